@@ -1,0 +1,18 @@
+"""Metric registry. Each metric declares its sample rate and direction in :class:`MetricInfo`."""
+
+from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable
+from codecbench.registry import Registry
+
+METRICS: Registry[Metric] = Registry("metric", "codecbench.metrics")
+METRICS.register("pesq_wb", "codecbench.metrics.pesq:PesqWideband")
+METRICS.register("pesq_nb", "codecbench.metrics.pesq:PesqNarrowband")
+METRICS.register("stoi", "codecbench.metrics.stoi:Stoi")
+METRICS.register("estoi", "codecbench.metrics.stoi:ExtendedStoi")
+METRICS.register("visqol_audio", "codecbench.metrics.visqol:VisqolAudio")
+METRICS.register("visqol_speech", "codecbench.metrics.visqol:VisqolSpeech")
+METRICS.register("si_sdr", "codecbench.metrics.spectral:SiSdr")
+METRICS.register("lsd", "codecbench.metrics.spectral:LogSpectralDistance")
+METRICS.register("mel_distance", "codecbench.metrics.spectral:MelDistance")
+METRICS.register("mrstft_distance", "codecbench.metrics.spectral:MultiResolutionStftDistance")
+
+__all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable"]

@@ -1,0 +1,54 @@
+"""The metric protocol: metadata declared up front, scores computed on aligned mono pairs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+import numpy as np
+
+
+class MetricUnavailable(Exception):
+    """The metric cannot be computed for this pair (silence, too short...). Stored as NaN + reason."""
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What the harness must know before running a metric.
+
+    Attributes:
+        sample_rate: rate (Hz) both signals are resampled to before ``compute``; ``None`` means
+            the pair is scored at the reference's native rate.
+        higher_is_better: direction, used for "best" markers and significance tests.
+        unit: short unit label for tables ("", "dB", "MOS"...).
+        min_seconds: shorter pairs are reported unavailable instead of scored.
+    """
+
+    sample_rate: Optional[int]
+    higher_is_better: bool
+    unit: str = ""
+    min_seconds: float = 0.0
+    description: str = ""
+
+
+class Metric(ABC):
+    """A full-reference audio quality metric.
+
+    Subclasses set ``name`` and ``info`` and take their options as ``__init__`` keywords.
+    ``compute`` receives the aligned reference and degraded signals as float32 mono ``[T]``
+    arrays of equal length at ``info.sample_rate`` (or the native rate when that is ``None``)
+    and returns one float. It raises :class:`MetricUnavailable` with a reason when the value
+    is undefined; it never returns a placeholder.
+    """
+
+    name: ClassVar[str] = ""
+    info: ClassVar[MetricInfo]
+
+    @abstractmethod
+    def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
+        """Score one aligned pair."""
+
+    def identity(self) -> dict:
+        """Options that change the score (part of the result key)."""
+        return {"metric": self.name}

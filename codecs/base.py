@@ -1,0 +1,157 @@
+"""The codec adapter protocol.
+
+An adapter wraps one codec at one operating point (declared bitrate plus options). The harness
+hands it mono or multichannel float32 audio at the adapter's own sample rate (resampling and
+channel conversion happen in :meth:`Codec.prepare`, at the adapter's boundary), calls
+:meth:`Codec.encode` to obtain a real :class:`Payload` and :meth:`Codec.decode` to get audio back.
+The measured bitrate is always computed from the payload, never taken from the declaration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+
+class CodecError(RuntimeError):
+    """A codec failed on one item. The message is one line and says what to do."""
+
+
+class CodecUnavailable(RuntimeError):
+    """The codec cannot run here (weights or an optional backend missing); its items are skipped."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What an encoder transmits.
+
+    Exactly one of ``data`` (a byte stream) and ``codes`` (an integer array whose elements are
+    each ``bits_per_code`` bits, e.g. ``[n_codebooks, frames]`` with ``log2(codebook size)``) is
+    set. ``num_samples`` is the encoder's input length at the codec rate, so decoders can trim
+    their padding. ``side`` holds decoder side information that a real bitstream would carry
+    negligibly or in a header (e.g. Encodec's per-chunk scales); it is not counted in ``bits``.
+    """
+
+    data: Optional[bytes] = None
+    codes: Optional[np.ndarray] = None
+    bits_per_code: Optional[float] = None
+    num_samples: int = 0
+    side: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.codes is None):
+            raise ValueError("Payload needs exactly one of 'data' or 'codes'")
+        if self.codes is not None:
+            if not np.issubdtype(np.asarray(self.codes).dtype, np.integer):
+                raise ValueError("Payload.codes must be an integer array")
+            if not self.bits_per_code or self.bits_per_code <= 0:
+                raise ValueError("Payload.codes needs a positive bits_per_code")
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, codebook_size: int, num_samples: int, **side: Any) -> "Payload":
+        """Codes of a codebook with ``codebook_size`` entries: log2(size) bits each."""
+        return cls(codes=np.asarray(codes), bits_per_code=math.log2(codebook_size),
+                   num_samples=num_samples, side=dict(side))
+
+    @property
+    def bits(self) -> float:
+        """Total number of transmitted bits."""
+        if self.data is not None:
+            return 8.0 * len(self.data)
+        assert self.codes is not None and self.bits_per_code is not None
+        return float(np.asarray(self.codes).size) * float(self.bits_per_code)
+
+    def kbps(self, duration_s: float) -> float:
+        """Measured bitrate for audio of ``duration_s`` seconds."""
+        return self.bits / duration_s / 1000.0 if duration_s > 0 else math.nan
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (checkpoint hashes go into cache keys)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Codec(ABC):
+    """Base class of every codec adapter.
+
+    Subclasses set ``name`` (the registry name), ``sample_rates`` and ``default_bitrates``
+    (what ``codecbench list codecs`` shows) and accept their options as keyword arguments of
+    ``__init__`` (unknown options are rejected by the suite validator from the signature).
+
+    Attributes set by ``__init__``:
+        bitrate: declared kbps of this operating point (``None`` for codecs without one).
+        device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:N"``).
+        sample_rate: rate of the audio that ``encode`` takes and ``decode`` returns, in Hz.
+        channels: channel count ``encode`` takes and ``decode`` returns.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    sample_rates: ClassVar[tuple[int, ...]] = ()
+    default_bitrates: ClassVar[tuple[float, ...]] = ()
+    # True when decode() produces no real bitstream (identity, precomputed): measured kbps is NaN.
+    has_payload: ClassVar[bool] = True
+
+    def __init__(self, bitrate: Optional[float] = None, device: str = "cpu") -> None:
+        self.bitrate = None if bitrate is None else float(bitrate)
+        self.device = device
+        self.sample_rate: int = self.sample_rates[0] if self.sample_rates else 48000
+        self.channels: int = 1
+
+    # -- the protocol ---------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+        """Encode ``audio`` (float32 ``[C, T]`` at ``self.sample_rate``, ``C == self.channels``).
+
+        ``item`` is the dataset utterance (id, path, metadata); only adapters that look
+        things up per utterance (``precomputed``) need it.
+        """
+
+    @abstractmethod
+    def decode(self, payload: Payload) -> np.ndarray:
+        """Decode ``payload`` to float32 ``[C, T]`` at ``self.sample_rate``."""
+
+    # -- optional hooks ---------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes the decoded audio: goes into the content-addressed cache key.
+
+        Adapters that load checkpoints add their file digests here.
+        """
+        return {"adapter": self.name, "bitrate": self.bitrate, "version": 1}
+
+    def unavailable_reason(self) -> Optional[str]:
+        """A one-line reason when the codec cannot run here (items are then skipped)."""
+        return None
+
+    @classmethod
+    def summary(cls) -> str:
+        """One line for ``codecbench list codecs``."""
+        rates = "/".join(f"{r // 1000 if r % 1000 == 0 else r / 1000:g}k" for r in cls.sample_rates) or "any"
+        kbps = ", ".join(f"{b:g}" for b in cls.default_bitrates) or "-"
+        return f"{rates} Hz; kbps: {kbps}; {cls.description}"
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Keyword options ``__init__`` accepts besides ``bitrate`` and ``device``."""
+        params = inspect.signature(cls.__init__).parameters
+        return [n for n, p in params.items()
+                if n not in ("self", "bitrate", "device") and p.kind is not inspect.Parameter.VAR_KEYWORD]
+
+    # -- helpers the harness uses ------------------------------------------------------------
+    def prepare(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Convert ``[C, T]`` audio at ``sample_rate`` to this codec's rate and channel count."""
+        from codecbench.audio import convert_channels, resample
+
+        audio = resample(audio, sample_rate, self.sample_rate)
+        return convert_channels(audio, self.channels)
