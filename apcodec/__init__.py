@@ -1,0 +1,1 @@
+"""APCodec / APCodec+ / APCodec-S: amplitude-and-phase spectrum codecs."""
