@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Optional
@@ -49,6 +50,25 @@ class Metric(ABC):
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
         """Score one aligned pair."""
 
+    def options(self) -> dict:
+        """Constructor options that change the score (none by default)."""
+        return {}
+
+    def implementation(self) -> str:
+        """Library (``name==version``) or code version behind the score; part of the identity."""
+        return ""
+
     def identity(self) -> dict:
-        """Options that change the score (part of the result key)."""
-        return {"metric": self.name}
+        """Name, options and implementation that change the score (part of the result key)."""
+        ident = {"metric": self.name, **self.options()}
+        if self.implementation():
+            ident["implementation"] = self.implementation()
+        return ident
+
+    def label(self) -> str:
+        """Column name for results: the metric name, plus the options that differ from defaults."""
+        defaults = {key: param.default for key, param in inspect.signature(type(self).__init__).parameters.items()}
+        changed = {key: value for key, value in self.options().items() if defaults.get(key, object()) != value}
+        if not changed:
+            return self.name
+        return f"{self.name}[{','.join(f'{key}={value}' for key, value in sorted(changed.items()))}]"

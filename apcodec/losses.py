@@ -1,0 +1,200 @@
+"""APCodec training losses (Ai et al. 2024, section III-D) with typed, overridable weights.
+
+Generator objective (paper defaults in :class:`LossConfig`)::
+
+    45*L_A + 100*(IP + GD + IAF) + 20*(L_C + 2.25*(L_R + L_I))
+      + 45*mel_L1 + 45*mel_L2 + (GAN_mpd + 0.1*GAN_mrd) + (FM_mpd + 0.1*FM_mrd)
+      + 10*L_codebook + 2.5*L_commitment
+
+Discriminator objective: hinge(MPD) + 0.1*hinge(MRD). Reductions follow the official code:
+hinge and feature-matching terms are summed over sub-discriminators (and over layers for feature
+matching) of per-tensor means; the group-delay and instantaneous-angular-frequency differences
+include the boundary bin/frame differenced against zero, as the official difference matrices do.
+
+The GAN helpers take plain lists of logits / feature maps so other codecs (e.g. the complex
+RVQ-VAE) can reuse them with any discriminator that returns that structure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Mapping, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+TWO_PI = 2.0 * math.pi
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights and mel settings; every field can be overridden from the YAML ``loss:`` section.
+
+    Attributes:
+        amplitude: weight of the log-amplitude MSE ``L_A``.
+        phase: weight of ``IP + GD + IAF`` (anti-wrapping phase losses).
+        stft: weight of ``L_S = L_C + real_imag * (L_R + L_I)``.
+        real_imag: weight of the real/imaginary L1 terms inside ``L_S``.
+        mel_l1, mel_l2: weights of the log-mel L1 and L2 (MSE) terms.
+        gan, feature_matching: weights of the adversarial and feature-matching terms.
+        mrd_weight: MRD's factor relative to MPD in the GAN, feature-matching and discriminator losses.
+        codebook, commitment: weights of the VQ losses (0 disables them, e.g. APCodec+ stage 2).
+        adversarial: False trains without discriminators at all (no MPD/MRD built, no D step).
+        n_mels, mel_fmin, mel_fmax, mel_clamp: mel loss settings (fmax None = Nyquist).
+    """
+
+    amplitude: float = 45.0
+    phase: float = 100.0
+    stft: float = 20.0
+    real_imag: float = 2.25
+    mel_l1: float = 45.0
+    mel_l2: float = 45.0
+    gan: float = 1.0
+    feature_matching: float = 1.0
+    mrd_weight: float = 0.1
+    codebook: float = 10.0
+    commitment: float = 2.5
+    adversarial: bool = True
+    n_mels: int = 80
+    mel_fmin: float = 0.0
+    mel_fmax: Optional[float] = None
+    mel_clamp: float = 1e-5
+
+    @classmethod
+    def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "LossConfig":
+        """Build from the YAML ``loss:`` mapping; unknown keys are an error naming the key."""
+        data = dict(data or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"{source}: unknown loss key(s) {unknown}; allowed: {sorted(known)}")
+        out: dict[str, object] = {}
+        for key, value in data.items():
+            if key == "adversarial":
+                out[key] = bool(value)
+            elif key == "n_mels":
+                out[key] = int(value)  # type: ignore[arg-type]
+            elif key == "mel_fmax" and value is None:
+                out[key] = None
+            else:
+                try:
+                    out[key] = float(value)  # type: ignore[arg-type]
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"{source}: loss.{key} must be a number, got {value!r}") from exc
+                if out[key] < 0:  # type: ignore[operator]
+                    raise ValueError(f"{source}: loss.{key} must be >= 0, got {value!r}")
+        return cls(**out)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict:
+        """Plain dict (for checkpoints and logs)."""
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- spectral terms
+def anti_wrapping(x: torch.Tensor) -> torch.Tensor:
+    """``|x - 2*pi*round(x / 2*pi)|``: distance to the nearest multiple of 2*pi, in [0, pi]."""
+    return torch.abs(x - TWO_PI * torch.round(x / TWO_PI))
+
+
+def _diff_from_zero(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Finite difference along ``dim`` with the first element differenced against zero."""
+    return torch.diff(x, dim=dim, prepend=torch.zeros_like(x.narrow(dim, 0, 1)))
+
+
+def phase_losses(phase_ref: torch.Tensor, phase_gen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Instantaneous-phase, group-delay and instantaneous-angular-frequency losses.
+
+    Args:
+        phase_ref, phase_gen: wrapped phase ``[B, F, N]`` (radians).
+
+    Returns:
+        ``(IP, GD, IAF)``: means of the anti-wrapped differences of the phase, of its difference
+        along frequency, and of its difference along time.
+    """
+    ip = anti_wrapping(phase_ref - phase_gen).mean()
+    gd = anti_wrapping(_diff_from_zero(phase_ref, 1) - _diff_from_zero(phase_gen, 1)).mean()
+    iaf = anti_wrapping(_diff_from_zero(phase_ref, 2) - _diff_from_zero(phase_gen, 2)).mean()
+    return ip, gd, iaf
+
+
+def consistency_loss(rea_pred: torch.Tensor, imag_pred: torch.Tensor,
+                     rea_resynth: torch.Tensor, imag_resynth: torch.Tensor) -> torch.Tensor:
+    """STFT consistency: mean squared distance between the predicted spectrum ``[B, F, N]`` and
+    the STFT of the waveform decoded from it (a spectrum that no signal has is penalised)."""
+    return ((rea_pred - rea_resynth).pow(2) + (imag_pred - imag_resynth).pow(2)).mean()
+
+
+def match_frames(*tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Trim ``[..., N]`` tensors to their shortest last dimension (codec padding can differ)."""
+    n = min(t.shape[-1] for t in tensors)
+    return [t[..., :n] for t in tensors]
+
+
+# ----------------------------------------------------------------------------- GAN terms
+def hinge_discriminator_loss(real_logits: Sequence[torch.Tensor], fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Hinge loss summed over sub-discriminators: ``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))``."""
+    total = real_logits[0].new_zeros(())
+    for real, fake in zip(real_logits, fake_logits):
+        total = total + F.relu(1.0 - real.float()).mean() + F.relu(1.0 + fake.float()).mean()
+    return total
+
+
+def hinge_generator_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Generator hinge loss summed over sub-discriminators: ``mean(relu(1 - D(G(z))))``."""
+    total = fake_logits[0].new_zeros(())
+    for fake in fake_logits:
+        total = total + F.relu(1.0 - fake.float()).mean()
+    return total
+
+
+def feature_matching_loss(real_fmaps: Sequence[Sequence[torch.Tensor]],
+                          fake_fmaps: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+    """L1 feature matching: sum over sub-discriminators and layers of ``mean(|f_real - f_fake|)``.
+
+    Real feature maps are detached: the generator must move towards them, never the reverse.
+    """
+    total = fake_fmaps[0][0].new_zeros(())
+    for real_layers, fake_layers in zip(real_fmaps, fake_fmaps):
+        for real, fake in zip(real_layers, fake_layers):
+            total = total + (real.detach().float() - fake.float()).abs().mean()
+    return total
+
+
+# ----------------------------------------------------------------------------- combination
+def weighted_total(terms: Mapping[str, torch.Tensor], cfg: LossConfig) -> torch.Tensor:
+    """Combine named generator terms with the paper's weights; absent terms count as zero.
+
+    Recognised names: amplitude, ip, gd, iaf, consistency, real, imag, mel_l1, mel_l2,
+    gan_mpd, gan_mrd, fm_mpd, fm_mrd, codebook, commitment. Any other name is added with
+    weight 1 (callers pre-weight extra terms, e.g. distillation).
+    """
+    zero = next(iter(terms.values())).new_zeros(())
+
+    def t(name: str) -> torch.Tensor:
+        return terms.get(name, zero)
+
+    total = (cfg.amplitude * t("amplitude")
+             + cfg.phase * (t("ip") + t("gd") + t("iaf"))
+             + cfg.stft * (t("consistency") + cfg.real_imag * (t("real") + t("imag")))
+             + cfg.mel_l1 * t("mel_l1") + cfg.mel_l2 * t("mel_l2")
+             + cfg.gan * (t("gan_mpd") + cfg.mrd_weight * t("gan_mrd"))
+             + cfg.feature_matching * (t("fm_mpd") + cfg.mrd_weight * t("fm_mrd"))
+             + cfg.codebook * t("codebook") + cfg.commitment * t("commitment"))
+    for name, value in terms.items():
+        if name not in KNOWN_TERMS:
+            total = total + value
+    return total
+
+
+KNOWN_TERMS = frozenset({"amplitude", "ip", "gd", "iaf", "consistency", "real", "imag", "mel_l1", "mel_l2",
+                         "gan_mpd", "gan_mrd", "fm_mpd", "fm_mrd", "codebook", "commitment"})
+
+
+def discriminator_total(mpd_real: Sequence[torch.Tensor], mpd_fake: Sequence[torch.Tensor],
+                        mrd_real: Sequence[torch.Tensor], mrd_fake: Sequence[torch.Tensor],
+                        cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Discriminator objective ``hinge(MPD) + mrd_weight * hinge(MRD)`` and its parts."""
+    d_mpd = hinge_discriminator_loss(mpd_real, mpd_fake)
+    d_mrd = hinge_discriminator_loss(mrd_real, mrd_fake)
+    return d_mpd + cfg.mrd_weight * d_mrd, {"d_mpd": d_mpd, "d_mrd": d_mrd}

@@ -1,0 +1,181 @@
+"""Building blocks: ConvNeXt-v2 blocks with GRN, causal convolutions, weight-norm helpers.
+
+ConvNeXt blocks run channels-last ([B, T, C]) end to end: LayerNorm, the pointwise Linear
+layers and GRN all want the channel axis last, so only the depthwise convolution sees a
+[B, C, T] view. The official code transposes back and forth around every block.
+
+Causal modules (APCodec-S) pad on the left only and can run in streaming mode: after
+:func:`set_streaming` they keep the context they need between calls (``_stream`` dict), so
+feeding a signal in pieces gives the same output as feeding it at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm as _weight_norm
+
+
+def weight_norm(module: nn.Module) -> nn.Module:
+    """Weight normalisation (dim 0, like the official ``torch.nn.utils.weight_norm``)."""
+    return _weight_norm(module, name="weight", dim=0)
+
+
+def remove_weight_norm(module: nn.Module) -> int:
+    """Fold every weight-norm parametrization below ``module`` into plain weights; returns the count."""
+    count = 0
+    for sub in module.modules():
+        if parametrize.is_parametrized(sub, "weight"):
+            parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+            count += 1
+    return count
+
+
+class Streamable:
+    """Mixin: ``_stream`` is None offline, a dict of carried state while streaming."""
+
+    _stream: Optional[dict[str, Any]] = None
+
+
+def set_streaming(module: nn.Module, enabled: bool) -> None:
+    """Switch every streamable submodule on (fresh state) or off."""
+    for sub in module.modules():
+        if isinstance(sub, Streamable):
+            sub._stream = {} if enabled else None
+
+
+class CausalConv1d(nn.Conv1d, Streamable):
+    """Conv1d padded ``kernel - stride`` frames on the left: output ``j`` sees inputs up to ``j*s + s - 1``.
+
+    For ``L`` input frames it returns ``L // stride`` frames.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 groups: int = 1, bias: bool = True) -> None:
+        if kernel_size < stride:
+            raise ValueError(f"causal conv needs kernel_size >= stride, got {kernel_size} < {stride}")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, groups=groups, bias=bias)
+        self.left = kernel_size - stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, T] -> [B, C', T // s]
+        k, s = self.kernel_size[0], self.stride[0]
+        if self._stream is None:
+            x = F.pad(x, (self.left, 0))
+        else:
+            buf = self._stream.get("buf")
+            if buf is None:
+                buf = x.new_zeros(x.shape[0], x.shape[1], self.left)
+            x = torch.cat([buf, x], dim=-1)
+            n = (x.shape[-1] - k) // s + 1 if x.shape[-1] >= k else 0
+            self._stream["buf"] = x[..., n * s:]
+            x = x[..., : (n - 1) * s + k] if n else x[..., :0]
+            if n == 0:
+                return x.new_zeros(x.shape[0], self.out_channels, 0)
+        return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class CausalConvTranspose1d(nn.ConvTranspose1d, Streamable):
+    """Transposed conv keeping the first ``L * stride`` outputs: output ``m`` sees inputs up to ``m // s``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
+        if kernel_size < stride:
+            raise ValueError(f"causal transposed conv needs kernel_size >= stride, got {kernel_size} < {stride}")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, L] -> [B, C', L * s]
+        s = self.stride[0]
+        n = x.shape[-1]
+        if n == 0:
+            return x.new_zeros(x.shape[0], self.out_channels, 0)
+        y = F.conv_transpose1d(x, self.weight, None, self.stride)
+        if self._stream is not None:
+            tail = self._stream.get("tail")
+            if tail is not None:
+                y = torch.cat([y[..., : tail.shape[-1]] + tail, y[..., tail.shape[-1]:]], dim=-1)
+            self._stream["tail"] = y[..., n * s:]
+        y = y[..., : n * s]
+        return y + self.bias[None, :, None] if self.bias is not None else y
+
+
+class GRN(nn.Module):
+    """Global Response Normalisation over time (ConvNeXt-v2), channels-last [B, T, C].
+
+    ``gamma``/``beta`` are shaped [1, 1, C] and start at zero, so a fresh GRN is the identity.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, 1, dim))
+        self.beta = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def response(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-channel L2 norm over time divided by its channel mean ([B, 1, C])."""
+        gx = torch.norm(x, p=2, dim=1, keepdim=True)
+        return gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gamma * (x * self.response(x)) + self.beta + x
+
+
+class CausalGRN(GRN, Streamable):
+    """GRN whose energy is accumulated over past frames only (APCodec-S); same parameters."""
+
+    def response(self, x: torch.Tensor) -> torch.Tensor:
+        energy = torch.cumsum(x * x, dim=1)
+        if self._stream is not None:
+            prev = self._stream.get("energy")
+            if prev is not None:
+                energy = energy + prev
+            if x.shape[1]:
+                self._stream["energy"] = energy[:, -1:]
+        gx = torch.sqrt(energy)
+        return gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt-v2 block, channels-last: dwconv -> LN -> Linear -> GELU -> GRN -> Linear -> + x.
+
+    Args:
+        dim: channels.
+        intermediate: inner width of the pointwise MLP.
+        kernel: depthwise kernel.
+        causal: left padding only and causal GRN (APCodec-S).
+        eps: LayerNorm epsilon.
+    """
+
+    def __init__(self, dim: int, intermediate: int, kernel: int = 7, causal: bool = False, eps: float = 1e-6) -> None:
+        super().__init__()
+        if causal:
+            self.dwconv: nn.Conv1d = CausalConv1d(dim, dim, kernel, groups=dim)
+        else:
+            self.dwconv = nn.Conv1d(dim, dim, kernel, padding=(kernel - 1) // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=eps)
+        self.pwconv1 = nn.Linear(dim, intermediate)
+        self.act = nn.GELU()
+        self.grn = CausalGRN(intermediate) if causal else GRN(intermediate)
+        self.pwconv2 = nn.Linear(intermediate, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C] -> [B, T, C]
+        y = self.dwconv(x.transpose(1, 2)).transpose(1, 2)
+        y = self.pwconv2(self.grn(self.act(self.pwconv1(self.norm(y)))))
+        return x + y
+
+
+def conv1d(cfg_causal: bool, in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Conv1d:
+    """Official centred Conv1d (padding ``(k - 1) // 2``) or its causal counterpart."""
+    if cfg_causal:
+        return CausalConv1d(in_channels, out_channels, kernel, stride=stride)
+    return nn.Conv1d(in_channels, out_channels, kernel, stride=stride, padding=(kernel - 1) // 2)
+
+
+def init_convnext_(module: nn.Module) -> None:
+    """Official init of the ConvNeXt parts: truncated normal (std 0.02) weights, zero biases."""
+    for sub in module.modules():
+        if isinstance(sub, (nn.Conv1d, nn.Linear)) and not parametrize.is_parametrized(sub):
+            nn.init.trunc_normal_(sub.weight, std=0.02)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)

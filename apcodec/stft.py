@@ -1,0 +1,138 @@
+"""STFT analysis and synthesis, official (centred) and causal (APCodec-S) framing.
+
+Official quirks reproduced exactly: ``torch.stft`` with ``center=True`` and reflect padding, a
+periodic Hann window of ``win_size`` zero-padded (centred) to ``n_fft``, log amplitude
+``log(sqrt(re^2 + im^2) + 1e-5)``, phase ``atan2(im, re)``, and ``torch.istft`` with the same
+settings for synthesis. For ``T`` samples the centred analysis gives ``T // hop + 1`` frames and
+synthesis of ``N`` frames gives ``(N - 1) * hop`` samples.
+
+Causal framing: frame ``n`` covers samples ``[(n + 1) * hop - win, (n + 1) * hop)`` (zeros
+before the start), so it is complete as soon as sample ``(n + 1) * hop - 1`` has arrived; ``T``
+samples (a multiple of ``hop``) give ``T // hop`` frames. Causal synthesis overlap-adds the
+windowed frames back onto the same positions and divides by the steady-state window envelope
+(periodic in ``hop``); output sample ``t`` is final once frame ``t // hop + win // hop - 1`` is
+known, i.e. the synthesis holds back ``win - hop`` samples. The last ``win - hop`` samples of a
+finite signal are faded (partial overlap) rather than amplified; encoders pad that much first.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+
+from apcodec.config import ModelConfig
+
+
+class Spectra(NamedTuple):
+    """Log amplitude, wrapped phase, real and imaginary parts, each [B, F, N]."""
+
+    logamp: torch.Tensor
+    pha: torch.Tensor
+    rea: torch.Tensor
+    imag: torch.Tensor
+
+
+def hann_window(cfg: ModelConfig, device: Optional[torch.device] = None,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The periodic Hann window of ``win_size`` samples ([win])."""
+    return torch.hann_window(cfg.win_size, device=device, dtype=dtype)
+
+
+def _spectra_from_complex(spec: torch.Tensor, log_eps: float) -> Spectra:
+    rea, imag = spec.real, spec.imag
+    logamp = torch.log(torch.abs(torch.sqrt(torch.pow(rea, 2) + torch.pow(imag, 2))) + log_eps)
+    return Spectra(logamp, torch.atan2(imag, rea), rea, imag)
+
+
+def stft_spectra(audio: torch.Tensor, cfg: ModelConfig) -> Spectra:
+    """Official centred analysis of ``audio`` [B, T] -> :class:`Spectra` [B, F, T // hop + 1]."""
+    spec = torch.stft(audio, cfg.n_fft, hop_length=cfg.hop_size, win_length=cfg.win_size,
+                      window=hann_window(cfg, audio.device, audio.dtype), center=True, return_complex=True)
+    return _spectra_from_complex(spec, cfg.log_eps)
+
+
+def causal_stft_spectra(audio: torch.Tensor, cfg: ModelConfig, history: Optional[torch.Tensor] = None) -> Spectra:
+    """Causal analysis of ``audio`` [B, T] (T a multiple of hop) -> :class:`Spectra` [B, F, T // hop].
+
+    Args:
+        audio: new samples [B, T].
+        history: the ``win - hop`` samples before ``audio`` [B, win - hop] (zeros when None,
+            i.e. at the start of a stream).
+    """
+    lead = cfg.win_size - cfg.hop_size
+    side = (cfg.n_fft - cfg.win_size) // 2
+    if history is None:
+        history = audio.new_zeros(audio.shape[0], lead)
+    x = torch.cat([history, audio], dim=-1)
+    # torch.stft pads the window to n_fft in the centre; pad the signal so that each n_fft frame
+    # has its win-sample support at the causal position.
+    x = F.pad(x, (side, side))
+    if audio.shape[-1] == 0:
+        empty = audio.new_zeros(audio.shape[0], cfg.n_bins, 0)
+        return Spectra(empty, empty, empty, empty)
+    spec = torch.stft(x, cfg.n_fft, hop_length=cfg.hop_size, win_length=cfg.win_size,
+                      window=hann_window(cfg, audio.device, audio.dtype), center=False, return_complex=True)
+    return _spectra_from_complex(spec, cfg.log_eps)
+
+
+def istft_audio(rea: torch.Tensor, imag: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """Official centred synthesis: real/imaginary [B, F, N] -> audio [B, (N - 1) * hop]."""
+    spec = torch.complex(rea, imag)
+    return torch.istft(spec, cfg.n_fft, hop_length=cfg.hop_size, win_length=cfg.win_size,
+                       window=hann_window(cfg, rea.device, rea.dtype), center=True)
+
+
+def synthesis_envelope(cfg: ModelConfig, device: Optional[torch.device] = None,
+                       dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Steady-state sum of squared windows, one hop long ([hop]); it repeats every hop."""
+    window = hann_window(cfg, device, dtype)
+    return window.pow(2).reshape(cfg.win_size // cfg.hop_size, cfg.hop_size).sum(0)
+
+
+def causal_frames(rea: torch.Tensor, imag: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """Windowed time-domain frames of a causal synthesis: [B, F, N] -> [B, win, N]."""
+    frames = torch.fft.irfft(torch.complex(rea, imag), n=cfg.n_fft, dim=1)
+    side = (cfg.n_fft - cfg.win_size) // 2
+    window = hann_window(cfg, rea.device, rea.dtype)
+    return frames[:, side:side + cfg.win_size, :] * window[None, :, None]
+
+
+def overlap_add(frames: torch.Tensor, cfg: ModelConfig, tail: Optional[torch.Tensor] = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Overlap-add causal frames [B, win, N] onto a running tail.
+
+    Returns:
+        (final, tail): ``final`` [B, N * hop] are finished samples (the first ``win - hop`` of a
+        stream's output belong before time zero and are dropped by the caller); ``tail``
+        [B, win - hop] is the unfinished sum to carry into the next call.
+    """
+    batch, win, n = frames.shape
+    hop, lead = cfg.hop_size, cfg.win_size - cfg.hop_size
+    if tail is None:
+        tail = frames.new_zeros(batch, lead)
+    length = (n - 1) * hop + win if n else lead
+    if n:
+        ola = F.fold(frames, output_size=(1, length), kernel_size=(1, win), stride=(1, hop)).reshape(batch, length)
+        ola = torch.cat([ola[:, :lead] + tail, ola[:, lead:]], dim=-1)
+    else:
+        ola = tail
+    return ola[:, : n * hop], ola[:, n * hop:]
+
+
+def causal_istft_audio(rea: torch.Tensor, imag: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """Offline causal synthesis: [B, F, N] -> audio [B, N * hop] aligned with the causal analysis."""
+    frames = causal_frames(rea, imag, cfg)
+    final, tail = overlap_add(frames, cfg)
+    audio = torch.cat([final, tail], dim=-1)[:, cfg.win_size - cfg.hop_size:]
+    return normalise_envelope(audio, cfg, offset=0)
+
+
+def normalise_envelope(audio: torch.Tensor, cfg: ModelConfig, offset: int) -> torch.Tensor:
+    """Divide OLA output [B, L] starting at absolute sample ``offset`` by the window envelope."""
+    env = synthesis_envelope(cfg, audio.device, audio.dtype)
+    length = audio.shape[-1]
+    start = offset % cfg.hop_size
+    reps = (start + length) // cfg.hop_size + 1
+    return audio / env.repeat(reps)[start:start + length]

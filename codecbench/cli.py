@@ -1,0 +1,261 @@
+"""The ``codecbench`` command line.
+
+Every user-facing failure ends as one ``codecbench: error: ...`` line and exit status 2;
+Ctrl-C during ``run`` exits 130 with everything finished already stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from codecbench import __version__
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A one-line error for the user."""
+
+
+def _fail(message: str) -> int:
+    print(f"codecbench: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# -- commands -------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from codecbench.plan import Shard
+    from codecbench.runner import run_suite
+    from codecbench.suite import load_suite
+
+    suite = load_suite(args.suite)
+    shard = Shard.parse(args.shard) if args.shard else None
+    summary = run_suite(suite, out=args.out, jobs=args.jobs, device=args.device, shard=shard,
+                        progress=not args.no_progress)
+    print(f"run dir: {summary.run_dir}  planned rows: {summary.planned}  already done: {summary.already_done}  "
+          f"new ok: {summary.ok}  failed: {summary.failed}  skipped: {summary.skipped}", file=sys.stderr)
+    if shard is not None:
+        print(f"shard {shard.tag} done; after all shards finish run `codecbench merge {summary.run_dir}`",
+              file=sys.stderr)
+        return 0
+    return _print_summary(summary.run_dir)
+
+
+def _print_summary(run_dir: Path) -> int:
+    from codecbench.results import load_results, metric_names
+    from codecbench.summary import format_summary, status_counts, summarize
+
+    df = load_results(run_dir)
+    metrics = metric_names(run_dir)
+    print(format_summary(summarize(df, metrics), metrics, status_counts(df)))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    return _print_summary(Path(args.run_dir))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from codecbench.export import export_results
+
+    path = export_results(Path(args.run_dir), args.format, Path(args.output) if args.output else None)
+    print(path)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from codecbench.export import merge_runs
+
+    total, sources = merge_runs(Path(args.run_dir), [Path(p) for p in args.sources])
+    print(f"merged {total} rows from {len(sources)} source(s) into {Path(args.run_dir) / 'results.sqlite'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from codecbench.codecs import CODECS
+    from codecbench.datasets import DATASETS
+    from codecbench.metrics import METRICS
+    from codecbench.registry import RegistryError
+
+    registry = {"codecs": CODECS, "metrics": METRICS, "datasets": DATASETS}[args.what]
+    for name in registry.names():
+        try:
+            cls = registry.get(name)
+        except RegistryError as exc:
+            print(f"{name:16s} unavailable: {exc}")
+            continue
+        if args.what == "codecs":
+            detail = cls.summary()
+        elif args.what == "metrics":
+            info = cls.info
+            rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
+                if info.sample_rate else "native rate"
+            detail = f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {info.description}"
+        else:
+            detail = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"{name:16s} {detail}")
+    return 0
+
+
+def cmd_roundtrip(args: argparse.Namespace) -> int:
+    import math
+
+    from codecbench.audio import load_audio, save_audio
+    from codecbench.codecs import CODECS
+    from codecbench.plan import resolve_device
+    from codecbench.transcode import check_decoded
+
+    from codecbench.suite import load_codec_entry
+
+    entry = load_codec_entry(args.codec)
+    if len(entry.bitrates) != 1:
+        raise CliError(f"{args.codec}: give one 'bitrate' for roundtrip, not a sweep of {len(entry.bitrates)}")
+    codec = CODECS.get(entry.adapter)(bitrate=entry.bitrates[0], device=resolve_device(args.device),
+                                      **entry.options)
+    reason = codec.unavailable_reason()
+    if reason:
+        raise CliError(f"{entry.name}: {reason}")
+    audio, rate = load_audio(args.input)
+    prepared = codec.prepare(audio, rate)
+    duration = prepared.shape[1] / codec.sample_rate
+    start = time.perf_counter()
+    payload = codec.encode(prepared, None)
+    mid = time.perf_counter()
+    decoded = check_decoded(codec.decode(payload), prepared.shape[1], codec.sample_rate, entry.name)
+    end = time.perf_counter()
+    save_audio(args.output, decoded, codec.sample_rate, subtype=args.subtype)
+    kbps = payload.kbps(duration) if codec.has_payload else math.nan
+    print(json.dumps({"codec": entry.name, "declared_kbps": entry.bitrates[0], "measured_kbps": kbps,
+                      "encode_rtf": (mid - start) / duration, "decode_rtf": (end - mid) / duration,
+                      "sample_rate": codec.sample_rate, "seconds": duration, "output": str(args.output)}))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = {"apcodec": "apcodec.train", "complex_rvqvae": "complex_rvqvae.train"}[args.model]
+    return int(importlib.import_module(module).main(args.rest) or 0)
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from codecbench import weights
+
+    if args.action == "list":
+        for status in weights.list_weights():
+            print(status)
+        return 0
+    if not args.name:
+        raise CliError("weights fetch needs a NAME; see `codecbench weights list`")
+    print(weights.fetch_weights(args.name))
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codecbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"codecbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a suite (resumes an interrupted run)")
+    run.add_argument("suite", help="suite YAML file")
+    run.add_argument("--out", type=Path, help="run directory (default: the suite's `out` or reports/<name>)")
+    run.add_argument("--jobs", type=int, help="metric worker processes (default: all cores)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device for neural codecs")
+    run.add_argument("--shard", help="run slice K of N of the plan, e.g. 2/8; then `codecbench merge`")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="list registered codecs, metrics or datasets")
+    lst.add_argument("what", choices=["codecs", "metrics", "datasets"])
+    lst.set_defaults(func=cmd_list)
+
+    rt = sub.add_parser("roundtrip", help="encode + decode one file with one codec entry")
+    rt.add_argument("codec", help="YAML file holding one codec entry (adapter, bitrate, options)")
+    rt.add_argument("input")
+    rt.add_argument("output")
+    rt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    rt.add_argument("--subtype", default="FLOAT", help="soundfile subtype of the output (FLOAT, PCM_16, ...)")
+    rt.set_defaults(func=cmd_roundtrip)
+
+    exp = sub.add_parser("export", help="write one row per utterance x codec x bitrate")
+    exp.add_argument("run_dir")
+    exp.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    exp.add_argument("-o", "--output", help="output file (default: RUN_DIR/results.<format>)")
+    exp.set_defaults(func=cmd_export)
+
+    summ = sub.add_parser("summary", help="mean ± 95%% CI per codec x bitrate x metric")
+    summ.add_argument("run_dir")
+    summ.set_defaults(func=cmd_summary)
+
+    merge = sub.add_parser("merge", help="combine shard results (or other run dirs) into RUN_DIR")
+    merge.add_argument("run_dir")
+    merge.add_argument("sources", nargs="*", help="run dirs or .sqlite files (default: RUN_DIR's shard files)")
+    merge.set_defaults(func=cmd_merge)
+
+    train = sub.add_parser("train", help="train a codec (arguments go to `python -m <model>.train`)")
+    train.add_argument("model", choices=["apcodec", "complex_rvqvae"])
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(func=cmd_train)
+
+    wts = sub.add_parser("weights", help="list or fetch pretrained weights of the neural adapters")
+    wts.add_argument("action", choices=["list", "fetch"])
+    wts.add_argument("name", nargs="?")
+    wts.set_defaults(func=cmd_weights)
+
+    try:
+        from codecbench.report.cli import register
+    except ImportError:
+        pass
+    else:
+        register(sub)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types whose message is already a one-line, user-facing error."""
+    from codecbench.audio import AudioError
+    from codecbench.codecs.base import CodecError, CodecUnavailable
+    from codecbench.registry import RegistryError
+    from codecbench.store import StoreError
+    from codecbench.suite import SuiteError
+
+    errors: list[type[BaseException]] = [CliError, AudioError, CodecError, CodecUnavailable, RegistryError,
+                                         StoreError, SuiteError, FileNotFoundError]
+    try:
+        from codecbench.datasets import DatasetError
+
+        errors.append(DatasetError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    from codecbench.runner import RunInterrupted
+
+    try:
+        return func(args)
+    except RunInterrupted as exc:
+        print(f"codecbench: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("codecbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Provenance: everything needed to tell whether two runs are comparable."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional
+
+import codecbench
+from codecbench.suite import Suite
+
+TRACKED_PACKAGES = ("numpy", "scipy", "soundfile", "soxr", "av", "pesq", "pystoi", "visqol-python", "numba",
+                    "torch", "transformers", "pandas", "pydantic")
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, Optional[str]]:
+    versions: dict[str, Optional[str]] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit(path: Path = Path(codecbench.__file__).resolve().parent) -> Optional[str]:
+    """The commit codecbench runs from (``None`` outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def build_manifest(suite: Suite, *, device: str, jobs: int, alignment: dict[str, Any],
+                   metrics: dict[str, dict[str, Any]], shard: Optional[str] = None) -> dict[str, Any]:
+    return {
+        "codecbench_version": codecbench.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "suite_path": suite.path,
+        "suite_hash": suite.digest,
+        "suite": suite.describe(),
+        "metrics": metrics,
+        "alignment": alignment,
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "jobs": jobs,
+        "shard": shard,
+    }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,48 @@
+"""Input checks shared by the metrics: undefined cases become :class:`MetricUnavailable`.
+
+Libraries react to silence and short input in different ways (PESQ raises, pystoi returns
+1e-5 with a warning, ViSQOL speech mode returns NaN or 5.0), so every metric rejects these
+cases itself, with a reason, before calling its library.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import numpy as np
+
+from codecbench.metrics.base import MetricUnavailable
+
+#: Peak level below which a signal counts as digitally silent: one LSB of 16-bit PCM.
+SILENCE_PEAK = 2.0 ** -15
+
+
+def require_pair(reference: np.ndarray, degraded: np.ndarray, sample_rate: int, min_seconds: float = 0.0,
+                 *, degraded_may_be_silent: bool = False, reference_may_be_silent: bool = False) -> None:
+    """Raise :class:`MetricUnavailable` for mismatched, too short or silent input.
+
+    Args:
+        reference, degraded: aligned mono ``[T]`` arrays.
+        sample_rate: their rate (Hz).
+        min_seconds: shortest duration the metric is defined for.
+        degraded_may_be_silent / reference_may_be_silent: metrics that score silence
+            meaningfully (e.g. log-spectral distances) pass True.
+    """
+    if reference.shape != degraded.shape or reference.ndim != 1:
+        raise ValueError(f"metric inputs must be aligned mono [T] arrays of equal length, "
+                         f"got {reference.shape} and {degraded.shape}")
+    seconds = len(reference) / sample_rate
+    if len(reference) == 0 or seconds < min_seconds:
+        raise MetricUnavailable(f"aligned pair is {seconds:.3f} s long, shorter than the {min_seconds:g} s minimum")
+    if not reference_may_be_silent and float(np.max(np.abs(reference))) < SILENCE_PEAK:
+        raise MetricUnavailable("reference is silent (peak below one 16-bit LSB)")
+    if not degraded_may_be_silent and float(np.max(np.abs(degraded))) < SILENCE_PEAK:
+        raise MetricUnavailable("degraded signal is silent (peak below one 16-bit LSB)")
+
+
+def package_version(distribution: str) -> str:
+    """``name==version`` of an installed distribution, recorded in metric identities."""
+    try:
+        return f"{distribution}=={metadata.version(distribution)}"
+    except metadata.PackageNotFoundError:
+        return f"{distribution}==unknown"

@@ -1,0 +1,108 @@
+"""Figures of the report: rate-distortion curves (PNG + SVG) and spectrogram thumbnails.
+
+Matplotlib runs on the Agg backend (no display). Thumbnails bypass figures entirely and write a
+colour-mapped log spectrogram with ``imsave``, which is ~50x faster than a figure per player.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import signal  # noqa: E402
+
+from codecbench.report.tables import DatasetSummary, MetricMeta  # noqa: E402
+
+_MARKERS = "osD^v<>phP*X"
+
+
+def rd_plot(summary: DatasetSummary, metric: MetricMeta, out_base: Path) -> list[Path]:
+    """Plot ``metric`` against kbps, one line per codec with CI bars; returns the PNG and SVG paths.
+
+    The x axis is the measured bitrate, or the declared one (said so in the axis label) when any
+    condition has no measured bitrate (precomputed codecs).
+    """
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=110)
+    cmap = plt.get_cmap("tab20" if len({c.codec for c in summary.conditions}) > 10 else "tab10")
+    codecs = list(dict.fromkeys(c.codec for c in summary.conditions))
+    for i, codec in enumerate(codecs):
+        conds = [c for c in summary.conditions if c.codec == codec]
+        xs = [c.measured_kbps if summary.rate_source == "measured" else c.declared_kbps for c in conds]
+        est = [c.estimates[metric.name] for c in conds]
+        pts = sorted((x, e) for x, e in zip(xs, est) if math.isfinite(x) and math.isfinite(e.mean))
+        if not pts:
+            continue
+        x = np.array([p[0] for p in pts])
+        y = np.array([p[1].mean for p in pts])
+        lo = np.array([p[1].lo if math.isfinite(p[1].lo) else p[1].mean for p in pts])
+        hi = np.array([p[1].hi if math.isfinite(p[1].hi) else p[1].mean for p in pts])
+        width = 2.4 if codec == summary.anchor_codec else 1.4
+        label = f"{codec} (anchor)" if codec == summary.anchor_codec else codec
+        ax.errorbar(x, y, yerr=[y - lo, hi - y], color=cmap(i % cmap.N), marker=_MARKERS[i % len(_MARKERS)],
+                    linewidth=width, markersize=5, capsize=3, label=label)
+    source = "measured kbps" if summary.rate_source == "measured" else \
+        "declared kbps (measured bitrate unavailable)"
+    ax.set_xlabel(source)
+    unit = f" [{metric.unit}]" if metric.unit else ""
+    arrow = "higher is better" if metric.higher_is_better else "lower is better"
+    ax.set_ylabel(f"{metric.name}{unit} ({arrow})")
+    ax.set_title(f"{summary.name}: {metric.name} vs bitrate")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    fig.tight_layout()
+    paths = [Path(f"{out_base}.png"), Path(f"{out_base}.svg")]
+    out_base.parent.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        fig.savefig(path, bbox_inches="tight", metadata={"Date": None} if path.suffix == ".svg" else None)
+    plt.close(fig)
+    return paths
+
+
+def spectrogram_thumbnail(audio: np.ndarray, sample_rate: int, path: Path, width: int = 240,
+                          height: int = 72) -> Path:
+    """Write a small log-magnitude spectrogram PNG of mono ``audio`` [T] (0 Hz at the bottom)."""
+    audio = np.asarray(audio, dtype=np.float64)
+    nfft = 1024 if sample_rate > 24000 else 512
+    if audio.size < nfft:
+        audio = np.pad(audio, (0, nfft - audio.size))
+    hop = max(nfft // 4, int(math.ceil(audio.size / (width * 2))))
+    _, _, spec = signal.stft(audio, fs=sample_rate, nperseg=nfft, noverlap=max(0, nfft - hop), boundary=None)
+    db = 20.0 * np.log10(np.abs(spec) + 1e-9)
+    db = np.clip(db, db.max() - 80.0, db.max())
+    # Resample to the thumbnail grid by nearest index: cheap and deterministic.
+    rows = np.linspace(0, db.shape[0] - 1, height).astype(int)
+    cols = np.linspace(0, db.shape[1] - 1, width).astype(int)
+    image = db[np.ix_(rows, cols)][::-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, image, cmap="magma", format="png")
+    return path
+
+
+def bar_plot(labels: list[str], means: list[float], lo: list[float], hi: list[float], title: str,
+             ylabel: str, out_base: Path, ylim: tuple[float, float] | None = None) -> list[Path]:
+    """Horizontal-free vertical bar chart with CI whiskers (listening-test results); PNG + SVG."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(labels) + 2.0), 4.0), dpi=110)
+    x = np.arange(len(labels))
+    m = np.array(means, dtype=float)
+    err = np.array([[max(0.0, a - b) if math.isfinite(b) else 0.0 for a, b in zip(m, lo)],
+                    [max(0.0, b - a) if math.isfinite(b) else 0.0 for a, b in zip(m, hi)]])
+    ax.bar(x, m, color="#4c78a8", alpha=0.85)
+    ax.errorbar(x, m, yerr=err, fmt="none", ecolor="black", capsize=4)
+    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    paths = [Path(f"{out_base}.png"), Path(f"{out_base}.svg")]
+    out_base.parent.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        fig.savefig(path, metadata={"Date": None} if path.suffix == ".svg" else None)
+    plt.close(fig)
+    return paths

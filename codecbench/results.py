@@ -1,0 +1,89 @@
+"""Reading a run directory back: the per-utterance table, the manifest and the suite.
+
+This is the one read path shared by ``export``, ``summary``, ``report`` and the Python API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+
+from codecbench.store import ResultStore
+
+MANIFEST_NAME = "manifest.json"
+KEY_COLUMNS = ["dataset", "utterance", "codec", "bitrate"]
+TAIL_COLUMNS = ["encode_rtf", "decode_rtf", "duration_s", "status", "error", "n_failures", "failure_reasons"]
+PATH_COLUMNS = ["reference_path", "decoded_path", "decoded_sample_rate", "lag_samples", "adapter"]
+
+
+def condition_label(codec: str, bitrate: Optional[float]) -> str:
+    """Column label of one codec operating point, e.g. ``APCodec_6`` or ``APCodec_4.5``."""
+    if bitrate is None or (isinstance(bitrate, float) and math.isnan(bitrate)):
+        return codec
+    return f"{codec}_{bitrate:g}"
+
+
+def load_manifest(run_dir: Path | str) -> dict[str, Any]:
+    """The provenance manifest written at the start of a run (empty dict if absent)."""
+    path = Path(run_dir) / MANIFEST_NAME
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def metric_names(run_dir: Path | str, rows: Optional[list[dict[str, Any]]] = None) -> list[str]:
+    """Metric columns in suite order (falling back to whatever scores are stored)."""
+    names = [m["name"] for m in load_manifest(run_dir).get("suite", {}).get("metrics", [])]
+    for row in rows or []:
+        for name in row["scores"]:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def load_results(run_dir: Path | str, include_paths: bool = False) -> pd.DataFrame:
+    """One row per utterance x codec x bitrate.
+
+    Columns: ``dataset, utterance, codec, bitrate`` (declared kbps), ``measured_kbps``, one
+    column per metric named as in the registry (NaN where it could not be computed), then
+    ``encode_rtf, decode_rtf, duration_s, status, error, n_failures`` (metrics that are NaN
+    for this row, plus one if the row itself failed or was skipped) and ``failure_reasons``
+    (JSON object metric -> reason). With ``include_paths`` the absolute reference and decoded
+    audio paths, decoded sample rate, compensated lag and adapter name are added.
+    """
+    run_dir = Path(run_dir)
+    with ResultStore.open_existing(run_dir) as store:
+        rows = store.rows()
+    metrics = metric_names(run_dir, rows)
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {k: row[k] for k in KEY_COLUMNS}
+        record["measured_kbps"] = _float(row["measured_kbps"])
+        reasons: dict[str, str] = {}
+        for name in metrics:
+            value, reason = row["scores"].get(name, (math.nan, None))
+            record[name] = _float(value)
+            if math.isnan(record[name]):
+                reasons[name] = reason or f"not computed (row {row['status']})"
+        record.update(encode_rtf=_float(row["encode_rtf"]), decode_rtf=_float(row["decode_rtf"]),
+                      duration_s=_float(row["duration_s"]), status=row["status"], error=row["error"])
+        record["n_failures"] = len(reasons) + (row["status"] != "ok")
+        record["failure_reasons"] = json.dumps(reasons, sort_keys=True)
+        if include_paths:
+            for col in PATH_COLUMNS:
+                record[col] = row[col]
+            for col in ("reference_path", "decoded_path"):
+                if record[col] and not Path(record[col]).is_absolute():
+                    record[col] = str((run_dir / record[col]).resolve())
+            record["metadata"] = json.dumps(row["metadata"], sort_keys=True)
+        records.append(record)
+    columns = KEY_COLUMNS + ["measured_kbps"] + metrics + TAIL_COLUMNS
+    if include_paths:
+        columns += PATH_COLUMNS + ["metadata"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,309 @@
+"""Suite YAML: typed, validated up front, with errors that point at the file, line and key.
+
+A suite names datasets, codecs (adapter, options and a bitrate sweep) and metrics. Everything
+that can be checked without doing work is checked here: unknown keys and registry names (with
+did-you-mean), options against each class's signature, value types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from codecbench.registry import Registry, RegistryError, did_you_mean
+
+
+class SuiteError(ValueError):
+    """A suite problem; ``str()`` is ``file:line: key.path: message``."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetEntry(_Strict):
+    """One dataset: ``type`` is a registry name, ``name`` its label in results."""
+
+    name: str
+    type: str
+    max_utterances: Optional[int] = Field(default=None, gt=0)
+    max_seconds: Optional[float] = Field(default=None, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CodecEntry(_Strict):
+    """One codec: ``adapter`` is a registry name, ``name`` the label shown in tables (``Opus``)."""
+
+    name: str
+    adapter: str
+    bitrates: list[Optional[float]] = Field(default_factory=lambda: [None])
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("bitrates", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (int, float)) or value is None else value
+
+
+class MetricEntry(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Suite(_Strict):
+    """A parsed suite. ``path`` and ``digest`` identify the file it came from."""
+
+    name: str
+    datasets: list[DatasetEntry] = Field(min_length=1)
+    codecs: list[CodecEntry] = Field(min_length=1)
+    metrics: list[MetricEntry] = Field(min_length=1)
+    out: Optional[str] = None
+    cache: Optional[str] = None
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    jobs: Optional[int] = Field(default=None, gt=0)
+    report: dict[str, Any] = Field(default_factory=dict)
+    path: Optional[str] = Field(default=None, exclude=True)
+    digest: str = Field(default="", exclude=True)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def output_dir(self, override: Optional[Union[str, Path]] = None) -> Path:
+        """``--out`` beats the suite's ``out``, which beats ``reports/<name>``; relative to the cwd."""
+        return Path(override or self.out or Path("reports") / _safe_name(self.name))
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready suite for the manifest."""
+        return json.loads(self.model_dump_json())
+
+
+def _safe_name(name: str) -> str:
+    from codecbench.paths import safe_component
+
+    return safe_component(name)
+
+
+# -- YAML with line numbers -----------------------------------------------------------------
+
+def _line_map(node: yaml.Node, path: tuple = (), out: Optional[dict] = None) -> dict[tuple, int]:
+    """Map every key path in a composed YAML tree to its 1-based line number."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, path + (index,), out)
+    return out
+
+
+def _format_path(path: tuple) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "<top>"
+
+
+class _Locator:
+    """Turns a key path into ``file:line: key.path`` prefixes."""
+
+    def __init__(self, source: str, lines: dict[tuple, int]) -> None:
+        self.source, self.lines = source, lines
+
+    def __call__(self, path: tuple, message: str) -> SuiteError:
+        probe = tuple(path)
+        while probe not in self.lines and probe:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        where = f"{self.source}:{line}" if line else self.source
+        return SuiteError(f"{where}: {_format_path(tuple(path))}: {message}")
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Safe-load YAML and compose its line map; malformed YAML raises a located SuiteError."""
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SuiteError(f"{where}: malformed YAML ({problem}); fix the syntax") from exc
+    return data, (_line_map(node) if node is not None else {})
+
+
+def load_suite(path: Union[str, Path]) -> Suite:
+    """Read, parse and fully validate a suite file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: suite file not found; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read suite ({exc}); pass a UTF-8 YAML file") from None
+    return suite_from_text(text, str(path))
+
+
+def suite_from_text(text: str, source: str = "<suite>") -> Suite:
+    data, lines = parse_yaml(text, source)
+    locate = _Locator(source, lines)
+    if not isinstance(data, dict):
+        raise locate((), "a suite must be a YAML mapping with datasets, codecs and metrics")
+    data.setdefault("name", Path(source).stem if source != "<suite>" else "suite")
+    try:
+        suite = Suite.model_validate({**data, "path": source,
+                                      "digest": hashlib.sha256(text.encode()).hexdigest()})
+    except ValidationError as exc:
+        raise _first_error(exc, locate, Suite) from None
+    validate_entries(suite, locate)
+    return suite
+
+
+def _first_error(exc: ValidationError, locate: _Locator, model: type[BaseModel]) -> SuiteError:
+    # A misspelt key also makes its intended key "missing": report the misspelling first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        hint = did_you_mean(str(loc[-1]), allowed)
+        return locate(loc, f"unknown key{hint}; allowed keys: {', '.join(allowed)}")
+    if err["type"] == "missing":
+        return locate(loc, "required key is missing")
+    return locate(loc, err["msg"])
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) model that ``loc`` points into."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            break
+        args = getattr(field.annotation, "__args__", ())
+        current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), field.annotation)
+    names = getattr(current, "model_fields", {})
+    return sorted(n for n, f in names.items() if not f.exclude)
+
+
+def check_options(cls: type, options: dict[str, Any], fixed: tuple[str, ...]) -> Optional[str]:
+    """Return an error message when ``options`` do not fit ``cls.__init__``'s keywords."""
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    allowed = [n for n, p in params.items() if n != "self" and n not in fixed
+               and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for key in options:
+        if key not in allowed:
+            return (f"unknown option '{key}'{did_you_mean(key, allowed)}; "
+                    f"allowed options: {', '.join(allowed) or '(none)'}")
+    return None
+
+
+def _check_registry(registry: Registry, name: str, path: tuple, locate: _Locator) -> type:
+    try:
+        return registry.get(name)
+    except RegistryError as exc:
+        raise locate(path, str(exc)) from None
+
+
+def validate_entries(suite: Suite, locate: Optional[_Locator] = None) -> None:
+    """Resolve every registry name and check options against class signatures."""
+    from codecbench.codecs import CODECS
+    from codecbench.datasets import DATASETS
+    from codecbench.metrics import METRICS
+
+    locate = locate or _Locator(suite.path or "<suite>", {})
+    _unique([d.name for d in suite.datasets], "datasets", locate)
+    _unique([c.name for c in suite.codecs], "codecs", locate)
+    _unique([m.name for m in suite.metrics], "metrics", locate)
+    for i, entry in enumerate(suite.datasets):
+        cls = _check_registry(DATASETS, entry.type, ("datasets", i, "type"), locate)
+        problem = check_options(cls, entry.options, ("label", "max_utterances", "max_seconds"))
+        if problem:
+            raise locate(("datasets", i, "options"), problem)
+    for i, codec in enumerate(suite.codecs):
+        cls = _check_registry(CODECS, codec.adapter, ("codecs", i, "adapter"), locate)
+        problem = check_options(cls, codec.options, ("bitrate", "device"))
+        if problem:
+            raise locate(("codecs", i, "options"), problem)
+        for j, rate in enumerate(codec.bitrates):
+            if rate is not None and rate <= 0:
+                raise locate(("codecs", i, "bitrates", j), f"bitrate must be positive kbps, got {rate:g}")
+    for i, metric in enumerate(suite.metrics):
+        cls = _check_registry(METRICS, metric.name, ("metrics", i, "name"), locate)
+        problem = check_options(cls, metric.options, ())
+        if problem:
+            raise locate(("metrics", i, "options"), problem)
+    if suite.report:
+        _validate_report(suite.report, locate)
+
+
+def _unique(names: list[str], key: str, locate: _Locator) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise locate((key, i, "name"), f"duplicate name '{name}'; every entry needs its own name")
+        seen.add(name)
+
+
+def _validate_report(report: dict[str, Any], locate: _Locator) -> None:
+    try:
+        from codecbench.report.options import ReportOptions
+    except ImportError:  # report package not installed in this build
+        return
+    try:
+        ReportOptions.model_validate(report)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ("report",) + tuple(err["loc"])
+        if err["type"] == "extra_forbidden":
+            allowed = sorted(ReportOptions.model_fields)
+            raise locate(loc, f"unknown key{did_you_mean(str(loc[-1]), allowed)}; "
+                              f"allowed keys: {', '.join(allowed)}") from None
+        raise locate(loc, err["msg"]) from None
+
+
+def load_codec_entry(path: Union[str, Path]) -> CodecEntry:
+    """Read one codec entry (as in a suite's ``codecs`` list) for ``codecbench roundtrip``.
+
+    ``bitrate`` (a single number) is accepted as well as ``bitrates``; ``name`` defaults to
+    the adapter.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"{path}: codec file not found; check the path")
+    data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    locate = _Locator(str(path), lines)
+    if not isinstance(data, dict):
+        raise locate((), "a codec entry must be a mapping with 'adapter' (and 'bitrate', 'options')")
+    if "bitrate" in data:
+        data["bitrates"] = data.pop("bitrate")
+    data.setdefault("name", data.get("adapter", "codec"))
+    try:
+        entry = CodecEntry.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, locate, CodecEntry) from None
+    from codecbench.codecs import CODECS
+
+    cls = _check_registry(CODECS, entry.adapter, ("adapter",), locate)
+    problem = check_options(cls, entry.options, ("bitrate", "device"))
+    if problem:
+        raise locate(("options",), problem)
+    return entry

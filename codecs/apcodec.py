@@ -1,0 +1,145 @@
+"""APCodec / APCodec+ / APCodec-S through our :mod:`apcodec` implementation.
+
+No official 48 kHz weights are public: give either ``checkpoint`` (our single-file format,
+written by ``codecbench train apcodec``) or the official pair ``encoder`` + ``decoder``
+(``encoder_XXXXXXXX`` / ``decoder_XXXXXXXX``). ``config`` is a YAML path or a bundled config
+name (``48k_6kbps``, ``apcodec_plus_48k_4.5kbps``, ``apcodec_s_48k_6kbps``, ...); with only a
+``checkpoint`` the config stored in it is used. The declared bitrate picks how many codebooks
+are sent (150 frames/s x 10 bits at 48 kHz: 1.5 kbps per codebook, so 3 / 4.5 / 6 kbps = 2 / 3 /
+4 codebooks); bitrates that no codebook count gives are rejected with the allowed list.
+The decoder output (whole frames) is cut to the input length, so the measured bitrate is
+``frames * n_q * 10 / duration``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from codecbench.codecs.base import Codec, CodecError, CodecUnavailable, Payload, file_digest
+
+
+class APCodecAdapter(Codec):
+    """APCodec family. Options: ``config``, ``checkpoint`` | (``encoder`` + ``decoder``)."""
+
+    name = "apcodec"
+    description = "APCodec / APCodec+ / APCodec-S (own implementation; needs a checkpoint)"
+    sample_rates = (48000, 24000, 16000)
+    default_bitrates = (3.0, 4.5, 6.0, 12.0)
+
+    def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", config: Optional[str] = None,
+                 checkpoint: Optional[str] = None, encoder: Optional[str] = None,
+                 decoder: Optional[str] = None) -> None:
+        from apcodec.config import ConfigError, ModelConfig, load_config
+
+        super().__init__(bitrate, device)
+        if checkpoint and (encoder or decoder):
+            raise ValueError("apcodec: give either `checkpoint:` or `encoder:` + `decoder:`, not both")
+        if bool(encoder) != bool(decoder):
+            raise ValueError("apcodec: official weights need both `encoder:` and `decoder:` files")
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.encoder_path = Path(encoder) if encoder else None
+        self.decoder_path = Path(decoder) if decoder else None
+        cfg: Optional[ModelConfig] = None
+        try:
+            if config is not None:
+                cfg = load_config(config).model
+            elif self.checkpoint is not None and self.checkpoint.is_file():
+                cfg = _stored_config(self.checkpoint)
+            if cfg is None:
+                cfg = load_config("48k_6kbps").model
+        except ConfigError as exc:
+            raise ValueError(f"apcodec option 'config': {exc}") from None
+        self.cfg = cfg
+        try:
+            self.n_codebooks = cfg.n_codebooks if bitrate is None else cfg.codebooks_for_bitrate(float(bitrate))
+        except ValueError as exc:
+            raise ValueError(f"apcodec: {exc}") from None
+        self.bitrate = cfg.bitrate_for(self.n_codebooks)
+        self.sample_rate = cfg.sample_rate
+        self._model: Any = None
+        self._digests: Optional[dict[str, str]] = None
+
+    # -- protocol hooks --------------------------------------------------------------------------
+    def _files(self) -> list[Path]:
+        if self.checkpoint is not None:
+            return [self.checkpoint]
+        return [p for p in (self.encoder_path, self.decoder_path) if p is not None]
+
+    def unavailable_reason(self) -> Optional[str]:
+        files = self._files()
+        if not files:
+            return ("apcodec: no weights given (no public 48 kHz checkpoint exists); set `checkpoint:` "
+                    "(train with `codecbench train apcodec`) or official `encoder:` + `decoder:` files")
+        for path in files:
+            if not path.is_file():
+                return f"apcodec: weights file {path} does not exist"
+        if self.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                return f"apcodec: device {self.device} requested but CUDA is not available here"
+        return None
+
+    def identity(self) -> dict[str, Any]:
+        if self._digests is None and self.unavailable_reason() is None:
+            self._digests = {p.name: file_digest(p) for p in self._files()}
+        return {**super().identity(), "config": self.cfg.to_dict(), "n_codebooks": self.n_codebooks,
+                "weights": self._digests}
+
+    def _load(self) -> Any:
+        if self._model is None:
+            reason = self.unavailable_reason()
+            if reason:
+                raise CodecUnavailable(reason)
+            from apcodec.checkpoint import CheckpointError, load_checkpoint, load_official_checkpoint
+
+            try:
+                if self.checkpoint is not None:
+                    model = load_checkpoint(self.checkpoint, self.cfg)
+                else:
+                    model = load_official_checkpoint(self.cfg, self.encoder_path, self.decoder_path)
+            except CheckpointError as exc:
+                raise CodecError(str(exc)) from None
+            self._model = model.to(self.device).prepare_for_inference()
+        return self._model
+
+    # -- encode / decode ---------------------------------------------------------------------------
+    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+        import torch
+
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2 or audio.shape[0] != 1 or audio.shape[1] == 0:
+            raise CodecError(f"apcodec: expected mono float32 [1, T>0] audio, got shape {audio.shape}")
+        model = self._load()
+        codes = model.encode(torch.from_numpy(audio).to(self.device), self.n_codebooks)   # [1, n_q, N']
+        return Payload.from_codes(codes[0].cpu().numpy().astype(np.int32), self.cfg.codebook_size, audio.shape[1])
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        import torch
+
+        if payload.codes is None:
+            raise CodecError("apcodec: payload carries no codes")
+        model = self._load()
+        codes = torch.from_numpy(np.asarray(payload.codes, dtype=np.int64))[None].to(self.device)
+        wav = model.decode(codes)[:, : payload.num_samples].float().cpu().numpy()   # [1, T]
+        if wav.shape[1] < payload.num_samples:
+            wav = np.pad(wav, ((0, 0), (0, payload.num_samples - wav.shape[1])))
+        return np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def _stored_config(path: Path) -> Optional[Any]:
+    """The ModelConfig stored in one of our checkpoints (None for other files)."""
+    import torch
+
+    from apcodec.config import ModelConfig
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - not our format: fall back to the default config
+        return None
+    if isinstance(data, dict) and data.get("format") == "apcodec" and isinstance(data.get("config"), dict):
+        return ModelConfig.from_dict(dict(data["config"]), source=str(path))
+    return None

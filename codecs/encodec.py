@@ -1,0 +1,193 @@
+"""Encodec (Défossez et al. 2022) through ``transformers.EncodecModel``.
+
+Models: ``encodec_24khz`` (mono, causal, 75 Hz, 1.5/3/6/12/24 kbps = 2/4/8/16/32 codebooks of 1024)
+and ``encodec_48khz`` (stereo, 150 Hz, 3/6/12/24 kbps, 1 s chunks with 1 % overlap, each chunk
+normalised by its RMS ``scale``). The PyPI ``encodec`` package is not used: it imports torchaudio.
+
+Channels: the harness hands this adapter mono audio (``channels`` 1, the default). The 48 kHz
+model is stereo, so mono input is duplicated to both model channels inside the adapter and the
+two decoded channels are averaged back to mono; this costs nothing in bits (the codes are joint).
+With ``channels: 2`` a stereo model gets stereo audio straight through.
+
+Measured bitrate: the payload holds the real codes ``[n_q, frames]`` (10 bits each). For the
+24 kHz model ``frames = ceil(T / 320)``, so measured kbps equals the declared bandwidth exactly
+when ``T`` is a multiple of 320 samples and exceeds it by at most one frame otherwise (padding of
+the last frame). For the 48 kHz model every chunk of 48000 samples gives 150 frames but chunks
+advance by only 47520 samples: each chunk boundary re-sends the 480-sample overlap (1.5 frames),
+and the last chunk is padded to whole frames. Measured kbps is therefore declared x
+``frames / (T / 320)``: exact for a single chunk whose length is a multiple of 320, and about
+1 % higher for long inputs (the true cost of the official chunked scheme). The per-chunk scales
+travel in ``Payload.side`` (one float per second; not counted, like a header).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional
+
+import numpy as np
+
+from codecbench.codecs.base import Codec, CodecError, Payload
+
+MODELS = {"encodec_24khz": 24000, "encodec_48khz": 48000}
+BANDWIDTHS = {"encodec_24khz": (1.5, 3.0, 6.0, 12.0, 24.0), "encodec_48khz": (3.0, 6.0, 12.0, 24.0)}
+DEFAULT_KBPS = 6.0
+
+
+def _model_name(model: str) -> str:
+    key = model.lower().replace("-", "_")
+    key = key if key.startswith("encodec_") else f"encodec_{key}"
+    if key not in MODELS:
+        raise ValueError(f"encodec option 'model': unknown '{model}'; choose one of {', '.join(MODELS)}")
+    return key
+
+
+class EncodecAdapter(Codec):
+    """Encodec at one bandwidth. Options: ``model`` (``encodec_24khz`` | ``encodec_48khz``),
+    ``model_dir`` (or ``weights``: a local transformers folder), ``channels`` (1 or 2)."""
+
+    name = "encodec"
+    description = ("Encodec via transformers; 24 kHz mono 1.5-24 kbps, 48 kHz stereo 3-24 kbps "
+                   "(option model: encodec_48khz)")
+    sample_rates = (24000, 48000)
+    default_bitrates = BANDWIDTHS["encodec_24khz"]
+
+    def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", model: str = "encodec_24khz",
+                 model_dir: Optional[str] = None, weights: Optional[str] = None,
+                 channels: Optional[int] = None) -> None:
+        from codecbench import weights as wts
+
+        super().__init__(bitrate, device)
+        self.model_name = _model_name(model)
+        self._explicit = model_dir or weights
+        self._option = "model_dir" if model_dir or not weights else "weights"
+        self._path = wts.resolve(self.model_name, self._explicit)
+        self._model: Any = None
+        self._digest: Optional[dict[str, str]] = None
+        self.sample_rate = MODELS[self.model_name]
+        allowed = BANDWIDTHS[self.model_name]
+        model_channels = 2 if self.model_name == "encodec_48khz" else 1
+        if self._path is not None:  # the folder's config is the truth (also for custom models)
+            from transformers import EncodecConfig
+
+            config = EncodecConfig.from_pretrained(self._path)
+            self.sample_rate = int(config.sampling_rate)
+            allowed = tuple(float(b) for b in config.target_bandwidths)
+            model_channels = int(config.audio_channels)
+        self.model_channels = model_channels
+        self.allowed_bitrates = allowed
+        wanted = DEFAULT_KBPS if bitrate is None and DEFAULT_KBPS in allowed else bitrate
+        wanted = allowed[-1] if wanted is None else float(wanted)
+        if not any(abs(wanted - b) < 1e-9 for b in allowed):
+            raise ValueError(f"encodec ({self.model_name}): bitrate {wanted:g} kbps not supported; "
+                             f"allowed: {', '.join(f'{b:g}' for b in allowed)}")
+        self.bitrate = wanted
+        self.channels = 1 if channels is None else int(channels)
+        if self.channels not in (1, model_channels):
+            raise ValueError(f"encodec option 'channels': {self.model_name} takes 1 or {model_channels}, "
+                             f"got {channels}")
+
+    # -- availability and identity ----------------------------------------------------------------
+    def unavailable_reason(self) -> Optional[str]:
+        from codecbench import weights as wts
+
+        try:
+            import transformers  # noqa: F401
+        except ImportError:
+            return "encodec needs transformers; pip install 'codecbench[neural]'"
+        if self._path is None:
+            return wts.missing_message(self.model_name, self._explicit, self._option)
+        if self.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                return f"encodec: device {self.device} requested but CUDA is not available here"
+        return None
+
+    def identity(self) -> dict[str, Any]:
+        from codecbench import weights as wts
+
+        if self._digest is None and self._path is not None:
+            self._digest = wts.weights_digest(self._path)
+        return {**super().identity(), "model": self.model_name, "channels": self.channels,
+                "sample_rate": self.sample_rate, "weights": self._digest}
+
+    def _load(self) -> Any:
+        if self._model is None:
+            reason = self.unavailable_reason()
+            if reason:
+                from codecbench.codecs.base import CodecUnavailable
+
+                raise CodecUnavailable(reason)
+            self._model = _load_model(str(self._path), self.device, _stamp(self._path))
+        return self._model
+
+    # -- protocol -------------------------------------------------------------------------------------
+    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+        import torch
+
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2 or audio.shape[0] != self.channels or audio.shape[1] == 0:
+            raise CodecError(f"encodec: expected float32 [{self.channels}, T>0] audio, got {audio.shape}")
+        model = self._load()
+        if self.channels != self.model_channels:  # mono into the stereo model: same signal on both sides
+            audio = np.repeat(audio, self.model_channels, axis=0)
+        with torch.inference_mode():
+            x = torch.from_numpy(audio).unsqueeze(0).to(self.device)
+            out = model.encode(x, bandwidth=self.bitrate, return_dict=True)
+        codes = out.audio_codes[:, 0].cpu().numpy()          # [chunks, n_q, L]
+        pad = int(out.last_frame_pad_length or 0)
+        chunks = [c for c in codes]
+        if pad:
+            chunks[-1] = chunks[-1][:, : chunks[-1].shape[-1] - pad]  # drop stacking padding: not sent
+        frames = [int(c.shape[-1]) for c in chunks]
+        scales = None if out.audio_scales[0] is None else [float(s.reshape(-1)[0]) for s in out.audio_scales]
+        return Payload.from_codes(np.concatenate(chunks, axis=-1).astype(np.int32),
+                                  model.config.codebook_size, audio.shape[1], chunk_frames=frames,
+                                  scales=scales)
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        import torch
+
+        model = self._load()
+        assert payload.codes is not None
+        frames: list[int] = list(payload.side["chunk_frames"])
+        codes = torch.from_numpy(np.asarray(payload.codes, dtype=np.int64))
+        full = frames[0]
+        parts = []
+        for chunk in codes.split(frames, dim=-1):
+            parts.append(torch.nn.functional.pad(chunk, (0, full - chunk.shape[-1])))
+        stacked = torch.stack(parts).unsqueeze(1).to(self.device)  # [chunks, 1, n_q, L]
+        scales = payload.side.get("scales")
+        scale_list = ([None] * len(frames) if scales is None
+                      else [torch.tensor([[s]], device=self.device) for s in scales])
+        with torch.inference_mode():
+            out = model.decode(stacked, scale_list, last_frame_pad_length=full - frames[-1], return_dict=True)
+        wav = out.audio_values[0].float().cpu().numpy()      # [model_channels, T']
+        wav = _fit_length(wav, payload.num_samples)
+        if self.channels != wav.shape[0]:
+            wav = wav.mean(axis=0, keepdims=True)
+        return np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad ``[C, T]`` audio on the right to ``length`` samples."""
+    if audio.shape[-1] >= length:
+        return audio[..., :length]
+    return np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
+
+
+@functools.lru_cache(maxsize=3)
+def _load_model(path: str, device: str, stamp: float) -> Any:
+    """One loaded model per (folder, device, weights mtime): a bitrate sweep builds one adapter
+    per bitrate, and they all share the model instead of re-reading it."""
+    from transformers import EncodecModel
+
+    return EncodecModel.from_pretrained(path).to(device).eval()
+
+
+def _stamp(path: Any) -> float:
+    from codecbench.weights import TRANSFORMERS_WEIGHT_FILES
+
+    return max((path / name).stat().st_mtime for name in ("config.json", *TRANSFORMERS_WEIGHT_FILES)
+               if (path / name).is_file())
