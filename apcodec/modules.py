@@ -61,20 +61,32 @@ class CausalConv1d(nn.Conv1d, Streamable):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, groups=groups, bias=bias)
         self.left = kernel_size - stride
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, T] -> [B, C', T // s]
+    def extend(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """Prepend the left context along ``dim`` (zeros offline, the carried frames while streaming).
+
+        While streaming, keeps the frames that later outputs still need and returns only
+        whole windows (possibly none).
+        """
         k, s = self.kernel_size[0], self.stride[0]
         if self._stream is None:
-            x = F.pad(x, (self.left, 0))
-        else:
-            buf = self._stream.get("buf")
-            if buf is None:
-                buf = x.new_zeros(x.shape[0], x.shape[1], self.left)
-            x = torch.cat([buf, x], dim=-1)
-            n = (x.shape[-1] - k) // s + 1 if x.shape[-1] >= k else 0
-            self._stream["buf"] = x[..., n * s:]
-            x = x[..., : (n - 1) * s + k] if n else x[..., :0]
-            if n == 0:
-                return x.new_zeros(x.shape[0], self.out_channels, 0)
+            shape = list(x.shape)
+            shape[dim] = self.left
+            return torch.cat([x.new_zeros(shape), x], dim=dim) if self.left else x
+        buf = self._stream.get("buf")
+        x = x if buf is None else torch.cat([buf, x], dim=dim)
+        if buf is None and self.left:
+            shape = list(x.shape)
+            shape[dim] = self.left
+            x = torch.cat([x.new_zeros(shape), x], dim=dim)
+        length = x.shape[dim]
+        n = (length - k) // s + 1 if length >= k else 0
+        self._stream["buf"] = x.narrow(dim, n * s, length - n * s)
+        return x.narrow(dim, 0, (n - 1) * s + k if n else 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, T] -> [B, C', T // s]
+        x = self.extend(x)
+        if x.shape[-1] == 0:
+            return x.new_zeros(x.shape[0], self.out_channels, 0)
         return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
@@ -159,8 +171,25 @@ class ConvNeXtBlock(nn.Module):
         self.grn = CausalGRN(intermediate) if causal else GRN(intermediate)
         self.pwconv2 = nn.Linear(intermediate, dim)
 
+    def depthwise(self, x: torch.Tensor) -> torch.Tensor:
+        """Depthwise conv of channels-last [B, T, C] without layout copies.
+
+        A channels-last [B, T, C] tensor is a valid NHWC [B, C, 1, T] view, and oneDNN's NHWC
+        depthwise kernel is ~30x faster on CPU than ``conv1d`` on the transposed copy.
+        """
+        conv = self.dwconv
+        if isinstance(conv, CausalConv1d):
+            x, pad = conv.extend(x, dim=1), 0
+            if x.shape[1] == 0:
+                return x
+        else:
+            pad = conv.padding[0]
+        weight = conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        y = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight, conv.bias, padding=(0, pad), groups=conv.groups)
+        return y.squeeze(2).transpose(1, 2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C] -> [B, T, C]
-        y = self.dwconv(x.transpose(1, 2)).transpose(1, 2)
+        y = self.depthwise(x.contiguous())
         y = self.pwconv2(self.grn(self.act(self.pwconv1(self.norm(y)))))
         return x + y
 

@@ -43,6 +43,42 @@ def split_output(output: Any) -> tuple[tuple[torch.Tensor, ...], Any, Any, torch
     return spectra, output.quantized, output.decoded, output.latent_pre_vq
 
 
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Discriminator widths (``train.extra.discriminator``); defaults are the paper's.
+
+    Attributes:
+        mpd_channels: per-layer channels of every MPD period discriminator.
+        mrd_channels: channels of every MRD resolution discriminator.
+    """
+
+    mpd_channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)
+    mrd_channels: int = 64
+
+    @classmethod
+    def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DiscriminatorConfig":
+        data = dict(data or {})
+        unknown = sorted(set(data) - {"mpd_channels", "mrd_channels"})
+        if unknown:
+            raise ValueError(f"{source}: unknown train.extra.discriminator key(s) {unknown}; "
+                             "allowed: ['mpd_channels', 'mrd_channels']")
+        if "mpd_channels" in data:
+            data["mpd_channels"] = tuple(int(c) for c in data["mpd_channels"])
+        return cls(**data)
+
+    def build(self) -> dict[str, nn.Module]:
+        """Fresh ``{"mpd": ..., "mrd": ...}``."""
+        from apcodec.discriminators import (MultiPeriodDiscriminator, MultiResolutionDiscriminator,
+                                            PeriodDiscriminator)
+
+        mpd = MultiPeriodDiscriminator()
+        if self.mpd_channels != DiscriminatorConfig.mpd_channels:
+            # MultiPeriodDiscriminator takes no width; rebuild its period discriminators narrower.
+            mpd.discriminators = nn.ModuleList(
+                [PeriodDiscriminator(d.period, channels=self.mpd_channels) for d in mpd.discriminators])
+        return {"mpd": mpd, "mrd": MultiResolutionDiscriminator(channels=self.mrd_channels)}
+
+
 class APCodecTask(TrainTask):
     """Train APCodec (joint training, the paper's recipe).
 
@@ -51,9 +87,11 @@ class APCodecTask(TrainTask):
         loss_cfg: loss weights.
     """
 
-    def __init__(self, model_cfg: ModelConfig, loss_cfg: Optional[LossConfig] = None) -> None:
+    def __init__(self, model_cfg: ModelConfig, loss_cfg: Optional[LossConfig] = None,
+                 disc_cfg: Optional[DiscriminatorConfig] = None) -> None:
         self.model_cfg = model_cfg
         self.loss_cfg = loss_cfg or LossConfig()
+        self.disc_cfg = disc_cfg or DiscriminatorConfig()
         self.sample_rate = model_cfg.sample_rate
         self.mel: Optional[LogMelSpectrogram] = None
 
@@ -68,9 +106,7 @@ class APCodecTask(TrainTask):
         """Fresh MPD and MRD (empty without adversarial training)."""
         if not self.loss_cfg.adversarial:
             return {}
-        from apcodec.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
-
-        return {"mpd": MultiPeriodDiscriminator(), "mrd": MultiResolutionDiscriminator()}
+        return self.disc_cfg.build()
 
     def build_modules(self) -> dict[str, nn.Module]:
         return {"generator": self.build_generator(), **self.build_discriminators()}
@@ -170,7 +206,9 @@ class APCodecTask(TrainTask):
         return paths
 
     def describe(self) -> dict:
-        return {"model": self.model_cfg.to_dict(), "loss": self.loss_cfg.to_dict()}
+        return {"model": self.model_cfg.to_dict(), "loss": self.loss_cfg.to_dict(),
+                "discriminator": {"mpd_channels": list(self.disc_cfg.mpd_channels),
+                                  "mrd_channels": self.disc_cfg.mrd_channels}}
 
 
 def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> nn.Module:

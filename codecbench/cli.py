@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -225,11 +226,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from codecbench.audio import AudioError
     from codecbench.codecs.base import CodecError, CodecUnavailable
     from codecbench.registry import RegistryError
+    from codecbench.scoring import MetricConfigError
     from codecbench.store import StoreError
     from codecbench.suite import SuiteError
 
     errors: list[type[BaseException]] = [CliError, AudioError, CodecError, CodecUnavailable, RegistryError,
-                                         StoreError, SuiteError, FileNotFoundError]
+                                         MetricConfigError, StoreError, SuiteError, FileNotFoundError]
     try:
         from codecbench.datasets import DatasetError
 
@@ -247,11 +249,15 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     try:
         return func(args)
+    except BrokenPipeError:  # `codecbench summary RUN | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except RunInterrupted as exc:
         print(f"codecbench: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("codecbench: interrupted", file=sys.stderr)
+        print("codecbench: interrupted; finished rows are stored, rerun the same command to resume",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except _user_errors() as exc:
         return _fail(str(exc))

@@ -49,7 +49,7 @@ def build_manifest(suite: Suite, *, device: str, jobs: int, alignment: dict[str,
         "suite_path": suite.path,
         "suite_hash": suite.digest,
         "suite": suite.describe(),
-        "metrics": metrics,
+        "metrics": metrics,  # column label -> name, rate, direction, identity; in suite order
         "alignment": alignment,
         "packages": package_versions(),
         "git_commit": git_commit(),
@@ -63,5 +63,5 @@ def build_manifest(suite: Suite, *, device: str, jobs: int, alignment: dict[str,
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)

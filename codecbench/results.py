@@ -35,7 +35,7 @@ def load_manifest(run_dir: Path | str) -> dict[str, Any]:
 
 def metric_names(run_dir: Path | str, rows: Optional[list[dict[str, Any]]] = None) -> list[str]:
     """Metric columns in suite order (falling back to whatever scores are stored)."""
-    names = [m["name"] for m in load_manifest(run_dir).get("suite", {}).get("metrics", [])]
+    names = list(load_manifest(run_dir).get("metrics", {}))  # column labels, in suite order
     for row in rows or []:
         for name in row["scores"]:
             if name not in names:
@@ -82,7 +82,20 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> pd.DataFra
     columns = KEY_COLUMNS + ["measured_kbps"] + metrics + TAIL_COLUMNS
     if include_paths:
         columns += PATH_COLUMNS + ["metadata"]
-    return pd.DataFrame.from_records(records, columns=columns)
+    df = pd.DataFrame.from_records(records, columns=columns)
+    return _suite_order(df, load_manifest(run_dir).get("suite", {}))
+
+
+def _suite_order(df: pd.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
+    """Rows in the suite's dataset and codec order, then by bitrate and utterance."""
+    if df.empty:
+        return df
+    datasets = {d["name"]: i for i, d in enumerate(suite.get("datasets", []))}
+    codecs = {c["name"]: i for i, c in enumerate(suite.get("codecs", []))}
+    order = pd.DataFrame({"d": df.dataset.map(datasets).fillna(len(datasets)),
+                          "c": df.codec.map(codecs).fillna(len(codecs)),
+                          "b": df.bitrate.fillna(-1.0), "u": df.utterance}, index=df.index)
+    return df.loc[order.sort_values(["d", "c", "b", "u"], kind="stable").index].reset_index(drop=True)
 
 
 def _float(value: Any) -> float:

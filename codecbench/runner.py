@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,30 @@ class RunInterrupted(Exception):
     """Ctrl-C: what finished is stored; rerunning the same command resumes."""
 
 
+class _GracefulInterrupt:
+    """First Ctrl-C: finish the rows in flight, then stop. Second Ctrl-C: stop at once."""
+
+    def __init__(self, log: Log) -> None:
+        self.requested = False
+        self._log = log
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._log("interrupt: finishing the items in flight, then stopping (Ctrl-C again to stop at once)")
+
+    def __enter__(self) -> "_GracefulInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 @dataclass
 class RunSummary:
     run_dir: Path
@@ -56,9 +81,6 @@ def _stderr(message: str) -> None:
 
 
 # -- metric workers -------------------------------------------------------------------------
-_WORKER_METRICS: dict[str, list[Any]] = {}
-
-
 def _exit_with_parent() -> None:
     """Make a worker die with the main process, even when that is killed with SIGKILL."""
     parent = os.getppid()
@@ -69,8 +91,6 @@ def _exit_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
-    import threading
-
     def watch() -> None:  # portable fallback: poll for re-parenting
         while True:
             time.sleep(1.0)
@@ -80,25 +100,21 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker() -> None:
+def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
     # The main process handles Ctrl-C; workers just stop when the pool is shut down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
-    # Each worker is one core's worth of work: nested thread pools would oversubscribe.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = "1"
+    from codecbench.scoring import init_worker
+
+    init_worker(specs, threads=1)  # one core per worker; builds and warms the metrics once
 
 
 def score_job(specs: list[tuple[str, dict[str, Any]]], reference: np.ndarray, ref_rate: int,
               degraded: np.ndarray, deg_rate: int) -> tuple[dict[str, tuple[float, Optional[str]]], Optional[int]]:
     """Score one pair with the suite's metrics (instances cached per process)."""
-    from codecbench.alignment import AlignmentPolicy
-    from codecbench.scoring import build_metrics, score_pair
+    from codecbench.scoring import score_pair
 
-    key = repr(specs)
-    if key not in _WORKER_METRICS:
-        _WORKER_METRICS[key] = build_metrics(specs)
-    scores = score_pair(reference, ref_rate, degraded, deg_rate, _WORKER_METRICS[key], AlignmentPolicy())
+    scores = score_pair(reference, ref_rate, degraded, deg_rate, specs)
     values = {name: (r.value, r.reason) for name, r in scores.results.items()}
     return values, scores.alignment.lag_samples if scores.alignment else None
 
@@ -119,6 +135,10 @@ class Runner:
         self.progress = progress
         self.log = log
         self.metric_specs = [(m.name, dict(m.options)) for m in suite.metrics]
+        from codecbench.scoring import build_metrics
+
+        self.metrics = build_metrics(self.metric_specs)  # rejects bad options before any work
+        self.metric_columns = [metric.label() for metric in self.metrics]
         self._logged: set[Optional[str]] = set()
 
     def _open_store(self) -> ResultStore:
@@ -135,13 +155,11 @@ class Runner:
 
     def _write_manifest(self, store: ResultStore) -> None:
         from codecbench.alignment import AlignmentPolicy
-        from codecbench.metrics import METRICS
 
-        infos = {}
-        for name, _ in self.metric_specs:
-            info = METRICS.get(name).info
-            infos[name] = {"sample_rate": info.sample_rate, "higher_is_better": info.higher_is_better,
-                           "unit": info.unit}
+        infos = {label: {"name": metric.name, "sample_rate": metric.info.sample_rate,
+                         "higher_is_better": metric.info.higher_is_better, "unit": metric.info.unit,
+                         "identity": metric.identity()}
+                 for label, metric in zip(self.metric_columns, self.metrics)}
         manifest = build_manifest(self.suite, device=self.device, jobs=self.jobs,
                                   alignment=AlignmentPolicy().describe(), metrics=infos,
                                   shard=self.shard.tag if self.shard else None)
@@ -155,7 +173,7 @@ class Runner:
             self.log(f"warning: {problem}; continuing with the other datasets")
         with self._open_store() as store:
             self._write_manifest(store)
-            done = store.completed_keys([name for name, _ in self.metric_specs])
+            done = store.completed_keys(self.metric_columns)
             stored_keys = {r["item_key"]: r["cache_key"] for r in store.rows()}
             todo = [row for row in plan.rows if not self._is_done(row, done, stored_keys)]
             summary = RunSummary(self.run_dir, len(plan.rows), len(plan.rows) - len(todo),
@@ -188,8 +206,9 @@ class Runner:
         pool = None
         if self.jobs > 1 and rows:
             pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_init_worker)
+                                          initializer=_init_worker, initargs=(self.metric_specs,))
         pending: dict[cf.Future, ItemResult] = {}
+        interrupt = _GracefulInterrupt(log)
 
         def finish(future: cf.Future) -> None:
             result = pending.pop(future)
@@ -201,36 +220,38 @@ class Runner:
             bar.update(1)
 
         try:
-            reference_cache: tuple[Any, Any] = (None, None)
-            for row in rows:
-                if reference_cache[0] is not row.utterance:
-                    reference_cache = (row.utterance, self._load_reference(row))
-                result, job = self._codec_stage(row, reference_cache[1])
-                if job is None:
-                    self._store(store, result, summary, log)
-                    bar.update(1)
-                    continue
-                if pool is None:
-                    result.scores, result.lag_samples = score_job(self.metric_specs, *job)
-                    self._store(store, result, summary, log)
-                    bar.update(1)
-                    continue
-                pending[pool.submit(score_job, self.metric_specs, *job)] = result
-                while len(pending) >= 2 * self.jobs:
-                    finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-                    for future in finished:
-                        finish(future)
-            for future in cf.as_completed(list(pending)):
-                finish(future)
-        except KeyboardInterrupt:
+            with interrupt:
+                reference_cache: tuple[Any, Any] = (None, None)
+                for row in rows:
+                    if interrupt.requested:
+                        break
+                    if reference_cache[0] is not row.utterance:
+                        reference_cache = (row.utterance, self._load_reference(row))
+                    result, job = self._codec_stage(row, reference_cache[1])
+                    if job is not None and pool is None:
+                        result.scores, result.lag_samples = score_job(self.metric_specs, *job)
+                    if job is None or pool is None:
+                        self._store(store, result, summary, log)
+                        bar.update(1)
+                        continue
+                    pending[pool.submit(score_job, self.metric_specs, *job)] = result
+                    while len(pending) >= 2 * self.jobs:
+                        finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                        for future in finished:
+                            finish(future)
+                for future in cf.as_completed(list(pending)):  # in-flight rows are finished, not lost
+                    finish(future)
+        except KeyboardInterrupt:  # second Ctrl-C: stop now; finished rows are already stored
             for future in [f for f in pending if f.done() and not f.cancelled()]:
                 finish(future)
-            raise RunInterrupted(f"interrupted: {summary.ok + summary.failed + summary.skipped} rows saved in "
-                                 f"{store.path}; rerun the same command to resume") from None
+            interrupt.requested = True
         finally:
             bar.close()
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+        if interrupt.requested:
+            raise RunInterrupted(f"interrupted: {summary.ok + summary.failed + summary.skipped} new rows saved in "
+                                 f"{store.path}; rerun the same command to resume")
 
     def _load_reference(self, row: PlanRow) -> Any:
         """``(audio, rate, stored path)`` or the AudioError to report for every row of it."""

@@ -232,7 +232,8 @@ def validate_entries(suite: Suite, locate: Optional[_Locator] = None) -> None:
     locate = locate or _Locator(suite.path or "<suite>", {})
     _unique([d.name for d in suite.datasets], "datasets", locate)
     _unique([c.name for c in suite.codecs], "codecs", locate)
-    _unique([m.name for m in suite.metrics], "metrics", locate)
+    _unique([f"{m.name} {json.dumps(m.options, sort_keys=True)}" if m.options else m.name
+             for m in suite.metrics], "metrics", locate)
     for i, entry in enumerate(suite.datasets):
         cls = _check_registry(DATASETS, entry.type, ("datasets", i, "type"), locate)
         problem = check_options(cls, entry.options, ("label", "max_utterances", "max_seconds"))

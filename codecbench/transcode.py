@@ -97,9 +97,11 @@ def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int,
     decoded = codec.decode(payload)
     decode_s = time.perf_counter() - start
     decoded = check_decoded(decoded, audio.shape[1], codec.sample_rate, label)
-    kbps = payload.kbps(duration) if codec.has_payload else math.nan
-    result = Transcoded(decoded, codec.sample_rate, kbps, encode_s / duration, decode_s / duration,
-                        _paths(cache_dir, key)[0], key)
+    if codec.has_payload:
+        kbps, encode_rtf, decode_rtf = payload.kbps(duration), encode_s / duration, decode_s / duration
+    else:  # no bitstream (identity, precomputed): neither a bitrate nor a codec speed to report
+        kbps = encode_rtf = decode_rtf = math.nan
+    result = Transcoded(decoded, codec.sample_rate, kbps, encode_rtf, decode_rtf, _paths(cache_dir, key)[0], key)
     wav, meta = _paths(cache_dir, key)
     save_audio(wav, decoded, codec.sample_rate)
     info = {k: v for k, v in asdict(result).items() if k in ("measured_kbps", "encode_rtf", "decode_rtf")}

@@ -35,7 +35,9 @@ class PrecomputedCodec(Codec):
     Args:
         bitrate: the declared kbps of the system that produced the files (reported as is).
         device: ignored.
-        path: folder of decoded files mirroring the dataset's relative paths.
+        path: folder of decoded files mirroring the dataset's relative paths. ``{bitrate}`` in
+            it is replaced by the declared kbps (``apcodecplus_{bitrate}`` -> ``apcodecplus_4.5``),
+            so one entry can sweep a system published as one folder per bitrate.
         extensions: file extensions to try, in order (default ``(".wav", ".flac")``).
         sample_rate: rate of the returned audio; default: the rate of the first audio file in
             the folder (sorted order), read with ``soundfile.info``.
@@ -57,6 +59,10 @@ class PrecomputedCodec(Codec):
         exts = tuple(e if e.startswith(".") else f".{e}" for e in extensions)
         if not exts:
             raise CodecError("precomputed: option 'extensions' is empty; e.g. ['.wav', '.flac']")
+        if "{bitrate}" in str(path):
+            if bitrate is None:
+                raise CodecError("precomputed: 'path' uses {bitrate} but the entry declares no bitrates")
+            path = str(path).replace("{bitrate}", f"{float(bitrate):g}")
         self.path = Path(path).expanduser()
         self.extensions = exts
         self._fingerprint: Optional[str] = None

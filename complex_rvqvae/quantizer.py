@@ -143,35 +143,40 @@ class ResidualVQ(nn.Module):
         return [self.dropout_stages[int(c)] if bool(dr) else self.n_stages for dr, c in zip(drop, choice)]
 
     def forward(self, latent: torch.Tensor, n_stages: Optional[int] = None) -> QuantizerOutput:
-        """Quantise complex ``[B, D, T']``; ``n_stages`` fixes the stage count (else dropout decides)."""
+        """Quantise complex ``[B, D, T']``; ``n_stages`` fixes the stage count (else dropout decides).
+
+        In training every stage quantises every vector (codebooks learn from all data and every
+        rank runs the same collectives); an item's later stages are just left out of the sum the
+        decoder sees and out of the commitment loss.
+        """
         b, d, t = latent.shape
         counts = self._stage_counts(b, n_stages)
         n_max = max(counts)
+        n_loop = self.n_stages if self.training else n_max
         z = torch.cat([latent.real, latent.imag], dim=1).float().transpose(1, 2).reshape(b * t, 2 * d)
         item_stages = torch.tensor(counts, device=z.device).repeat_interleave(t)  # [B*T']
         residual, total = z, torch.zeros_like(z)
         codes = torch.full((b * t, n_max), -1, dtype=torch.long, device=z.device)
         commit, perplexity, usage, replaced = z.new_zeros(()), z.new_zeros(n_max), z.new_zeros(n_max), 0
-        for stage in range(n_max):
+        for stage in range(n_loop):
             book = self.codebooks[stage]
-            active = item_stages > stage
-            x = residual[active]
             if self.training and not bool(book.initialized):
-                book.update(x.detach(), torch.zeros(0, dtype=torch.long, device=z.device))
-            idx = book.nearest(x.detach())
+                book.update(residual.detach(), torch.zeros(0, dtype=torch.long, device=z.device))
+            idx = book.nearest(residual.detach())
             q = book.lookup(idx)
-            commit = commit + F.mse_loss(x, q.detach())
             if self.training:
-                replaced += book.update(x.detach(), idx)
-            hist = torch.bincount(idx, minlength=self.codebook_size).float()
-            prob = hist / hist.sum().clamp(min=1.0)
-            perplexity[stage] = torch.exp(-(prob * torch.log(prob.clamp(min=1e-10))).sum())
-            usage[stage] = (hist > 0).float().mean()
-            codes[active, stage] = idx
-            step = torch.zeros_like(z)
-            step[active] = q
-            total = total + step
-            residual = residual - step
+                replaced += book.update(residual.detach(), idx)
+            if stage < n_max:
+                active = (item_stages > stage).float().unsqueeze(1)  # [B*T', 1]
+                err = (residual - q.detach()).pow(2).mean(dim=1, keepdim=True)
+                commit = commit + (err * active).sum() / active.sum().clamp(min=1.0)
+                hist = torch.bincount(idx, minlength=self.codebook_size).float()
+                prob = hist / hist.sum().clamp(min=1.0)
+                perplexity[stage] = torch.exp(-(prob * torch.log(prob.clamp(min=1e-10))).sum())
+                usage[stage] = (hist > 0).float().mean()
+                codes[:, stage] = torch.where(active.squeeze(1) > 0, idx, -1)
+                total = total + q * active
+            residual = residual - q
         quantized = z + (total - z).detach()  # straight-through estimator
         quantized = quantized.view(b, t, 2 * d).transpose(1, 2)
         return QuantizerOutput(

@@ -14,6 +14,22 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 
+def _one_line_errors(func):
+    """User errors (bad anchor, missing run, bad results file) end as one line and exit status 2."""
+    def wrapped(args: argparse.Namespace) -> int:
+        from codecbench.store import StoreError
+
+        try:
+            return func(args)
+        except (ValueError, OSError, StoreError) as exc:
+            print(f"codecbench: error: {exc}", file=sys.stderr)
+            return 2
+    wrapped.__name__ = func.__name__
+    wrapped.__doc__ = func.__doc__
+    return wrapped
+
+
+@_one_line_errors
 def _report(args: argparse.Namespace) -> int:
     from codecbench.report.build import build_report_summary, resolve_options
     from codecbench.results import load_manifest
@@ -32,6 +48,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+@_one_line_errors
 def _listen(args: argparse.Namespace) -> int:
     if args.target == "analyze":
         from codecbench.listening.analysis import analyze
@@ -102,11 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="codecbench")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return int(args.func(args))
 
 
 if __name__ == "__main__":

@@ -96,7 +96,8 @@ def resolve_anchor(anchor: Optional[str], codecs: list[str], manifest: dict[str,
         if condition_label(codec, bitrate) == anchor:
             return codec, bitrate, "chosen (one operating point)"
     allowed = ", ".join(codecs + [condition_label(c, b) for c, b in conditions])
-    raise ValueError(f"report anchor {anchor!r} is not a codec or operating point of this run; use one of: {allowed}")
+    raise ValueError(f"report anchor {anchor!r} is not a codec or operating point of this run; pass --anchor "
+                     f"(or fix report.anchor in the suite) with one of: {allowed}")
 
 
 def _bitrate(value: Any) -> Optional[float]:

@@ -87,8 +87,10 @@ def test_absent_weights_skip_and_wrong_checkpoint_is_one_line(tmp_path: Path,
     assert reason and "\n" not in reason and "codecbench weights fetch hificodec_24k_320d" in reason
     with pytest.raises(CodecUnavailable):
         codec.encode(np.zeros((1, 320), np.float32))
-    ckpt, _ = _tiny_checkpoint(tmp_path / "g_tiny", "16k-320d")
-    wrong = HiFiCodecAdapter(config="16k-320d", checkpoint=str(ckpt))  # tiny weights, full-size config
+    ckpt, config = _tiny_checkpoint(tmp_path / "g_tiny", "16k-320d")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**json.loads(config.read_text()), "n_codes": 512}))
+    wrong = HiFiCodecAdapter(config=str(other), checkpoint=str(ckpt))  # codebooks of 1024 vs 512
     assert wrong.unavailable_reason() is None
     with pytest.raises(CodecError, match="does not match the config") as err:
         wrong.encode(np.zeros((1, 320), np.float32))

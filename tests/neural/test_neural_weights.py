@@ -103,4 +103,4 @@ def test_fetch_from_the_real_hub_fails_fast_here(cache: Path, monkeypatch: pytes
     with pytest.raises(weights.WeightsError) as err:
         weights.fetch_weights("encodec_24khz")
     assert time.monotonic() - start < 2 * weights.CONNECT_TIMEOUT_S + 1
-    assert "codecbench" not in str(err.value) or "\n" not in str(err.value)
+    assert "\n" not in str(err.value)

@@ -144,3 +144,19 @@ def test_pages_work_from_a_localhost_server(browser, report):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_apcodec_plus_demo_players_all_load(browser, shared_fixtures, tmp_path):
+    from codecbench.report.sample_run import make_folder_run
+
+    run = make_folder_run(shared_fixtures / "apcodec_plus_demo", tmp_path / "run")
+    site = build_report(run, options=ReportOptions(anchor="APCodec+", bootstrap=200, spectrograms=False))
+    page = browser.new_page()
+    watch = PageWatch(page)
+    page.goto(next(site.glob("demo_*_1.html")).as_uri())
+    assert _check_media(page) == 3 * 14 - 2  # 3 references + 13 systems x 3, minus the demo's 2 missing files
+    assert page.locator("thead th").all_text_contents()[:3] == ["utterance", "reference", "APCodec+_3"]
+    page.goto(next(site.glob("metrics_*.html")).as_uri())
+    assert page.locator("#bd-table tbody tr").count() == 8
+    assert watch.problems == []
+    page.close()

@@ -1,0 +1,107 @@
+"""Model structure: complex parameters and activations everywhere, shapes, RVQ behaviour."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from complex_rvqvae.layers import ComplexConv1d, ComplexConv2d, ComplexConvTranspose2d, ComplexLinear
+from complex_rvqvae.model import ComplexRVQVAE
+from complex_rvqvae.quantizer import ResidualVQ
+
+WEIGHTED = (ComplexConv1d, ComplexConv2d, ComplexConvTranspose2d, ComplexLinear)
+
+
+@pytest.mark.parametrize("activation", ["modrelu", "cardioid"])
+def test_parameters_and_activations_are_complex(tiny_cfg, activation):
+    cfg = dataclasses.replace(tiny_cfg[0], activation=activation)
+    model = ComplexRVQVAE.from_config(cfg).train()
+    weighted = [m for m in model.modules() if isinstance(m, WEIGHTED)]
+    assert len(weighted) > 20
+    for module in weighted:
+        assert module.weight.dtype == torch.cfloat and module.bias.dtype == torch.cfloat
+    # No real-valued conv/linear layer hides anywhere in the network.
+    assert not any(isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) for m in model.modules())
+
+    seen: dict[str, torch.dtype] = {}
+
+    def hook(name):
+        def record(module, inputs, output):
+            seen[name] = output.dtype
+        return record
+
+    handles = [m.register_forward_hook(hook(f"{part}.{n}"))
+               for part in ("encoder", "decoder") for n, m in getattr(model, part).named_modules() if n]
+    out = model(0.1 * torch.randn(1, 1760))
+    for h in handles:
+        h.remove()
+    assert len(seen) > 50
+    real = {n: d for n, d in seen.items() if d != torch.cfloat}
+    assert not real, f"real-valued intermediate activations: {sorted(real)[:5]}"
+    assert out.vq.quantized.dtype == torch.cfloat and out.spec.dtype == torch.cfloat
+
+
+def test_shapes_frame_rate_and_lengths(tiny_cfg):
+    cfg = tiny_cfg[0]
+    model = ComplexRVQVAE.from_config(cfg).eval()
+    assert cfg.samples_per_frame == 176 and abs(cfg.frame_rate - 1000 / 11) < 1e-9
+    audio = 0.1 * torch.randn(2, 1000)  # not a whole number of frames -> padded to 6 * 176
+    out = model(audio, n_stages=3)
+    assert out.audio.shape == (2, 1056) and out.spec.shape == (2, 64, 24)
+    assert out.vq.codes.shape == (2, 3, 6)
+    codes = model.encode(audio, 5)
+    assert codes.shape == (2, 5, 6) and codes.dtype == torch.int64
+    assert model.decode(codes).shape == (2, 1056)
+
+
+def test_stft_round_trip_is_near_perfect(tiny_cfg):
+    model = ComplexRVQVAE.from_config(tiny_cfg[0])
+    t = torch.arange(1760) / 16000.0
+    audio = (0.5 * torch.sin(2 * torch.pi * 440 * t) + 0.2 * torch.sin(2 * torch.pi * 3000 * t))[None]
+    back = model.synthesise(model.analyse(audio))
+    # Only the dropped Nyquist bin (window leakage, edge reflection) is lost.
+    error = (back - audio).abs()
+    assert error.max() < 5e-3 and error.mean() < 1e-3
+
+
+def test_rvq_dropout_ema_and_dead_code_revival():
+    torch.manual_seed(1)
+    rvq = ResidualVQ(dim=4, n_stages=4, codebook_size=64, decay=0.9, dead_threshold=0.5, dropout=1.0,
+                     dropout_stages=(1, 2)).train()
+    latent = torch.randn(8, 4, 20, dtype=torch.cfloat)
+    first = rvq(latent)  # initialises all codebooks from the batch
+    assert all(bool(b.initialized) for b in rvq.codebooks)
+    out = rvq(latent)
+    # Dropout: every item used 1 or 2 stages; unused stages are marked -1.
+    used = (out.codes >= 0).sum(1)[:, 0]
+    assert set(used.tolist()) <= {1, 2} and out.codes.shape[1] <= 2
+    assert (out.perplexity >= 1).all() and (out.usage > 0).all() and out.usage.max() <= 1
+    # Never-used codes decay below the threshold (0.9^7 < 0.5) and are replaced by batch vectors.
+    assert first.replaced == 0
+    assert sum(rvq(latent).replaced for _ in range(8)) > 0
+    book = rvq.codebooks[0]
+    before = book.embed.clone()
+    book.cluster_size[:10] = 0.0
+    rvq(latent)
+    assert not torch.equal(book.embed[:10], before[:10])
+    assert (book.cluster_size >= 0.5 * 0.9).all()
+    # Eval decodes the codes back to exactly the quantised latent.
+    rvq.eval()
+    q = rvq(latent, n_stages=3)
+    torch.testing.assert_close(rvq.decode(q.codes), q.quantized, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="1..4"):
+        rvq(latent, n_stages=5)
+
+
+def test_more_stages_reconstruct_the_latent_better():
+    torch.manual_seed(2)
+    rvq = ResidualVQ(dim=8, n_stages=6, codebook_size=128, dropout=0.0).train()
+    latent = torch.randn(4, 8, 50, dtype=torch.cfloat)
+    for _ in range(20):
+        rvq(latent)
+    rvq.eval()
+    errors = [float((rvq(latent, n_stages=n).quantized - latent).abs().pow(2).mean()) for n in (1, 3, 6)]
+    assert errors[0] > errors[1] > errors[2]
