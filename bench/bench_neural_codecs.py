@@ -38,7 +38,8 @@ def _encodec(rate: int) -> Callable[[Path], Path]:
 
         extra = {} if rate == 24000 else dict(sampling_rate=48000, audio_channels=2, normalize=True,
                                               chunk_length_s=1.0, overlap=0.01,
-                                              target_bandwidths=[3.0, 6.0, 12.0, 24.0])
+                                              target_bandwidths=[3.0, 6.0, 12.0, 24.0],
+                                              use_causal_conv=False, norm_type="time_group_norm")
         EncodecModel(EncodecConfig(**extra)).save_pretrained(folder)
         return folder
     return build

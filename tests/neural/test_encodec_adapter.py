@@ -34,7 +34,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "24": _save_tiny(root / "e24", 0),
         "48": _save_tiny(root / "e48", 1, sampling_rate=48000, audio_channels=2, normalize=True,
-                         chunk_length_s=1.0, overlap=0.01, target_bandwidths=[3.0, 6.0, 12.0, 24.0]),
+                         chunk_length_s=1.0, overlap=0.01, target_bandwidths=[3.0, 6.0, 12.0, 24.0],
+                         use_causal_conv=False, norm_type="time_group_norm"),  # as the published 48k
     }
 
 
