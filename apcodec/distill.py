@@ -30,7 +30,7 @@ from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig, match_frames
-from apcodec.task import APCodecTask, GeneratorPass, load_generator
+from apcodec.task import APCodecTask, DiscriminatorConfig, GeneratorPass, load_generator
 from apcodec.training.task import StepContext
 
 
@@ -85,13 +85,15 @@ class DistillationTask(APCodecTask):
         teacher: path of the teacher checkpoint (see :func:`apcodec.task.load_generator`).
         teacher_cfg: teacher config (needed for official-format teacher files only).
         distill_cfg: distillation weights.
+        disc_cfg: discriminator widths.
     """
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: Optional[LossConfig], teacher: Union[str, Path],
-                 teacher_cfg: Optional[ModelConfig] = None, distill_cfg: Optional[DistillConfig] = None) -> None:
+                 teacher_cfg: Optional[ModelConfig] = None, distill_cfg: Optional[DistillConfig] = None,
+                 disc_cfg: Optional[DiscriminatorConfig] = None) -> None:
         if not model_cfg.causal:
             raise ValueError("distillation: the student config must set model.causal: true (APCodec-S)")
-        super().__init__(model_cfg, loss_cfg)
+        super().__init__(model_cfg, loss_cfg, disc_cfg)
         self.distill_cfg = distill_cfg or DistillConfig()
         self.teacher_path = Path(teacher)
         self.teacher = load_generator(self.teacher_path, teacher_cfg)

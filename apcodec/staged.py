@@ -25,7 +25,7 @@ from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig
-from apcodec.task import APCodecTask, load_generator
+from apcodec.task import APCodecTask, DiscriminatorConfig, load_generator
 
 ROUND_MODES = ("continue", "reinit")
 
@@ -49,9 +49,10 @@ class IndividualTrainingTask(APCodecTask):
     """
 
     def __init__(self, model_cfg: ModelConfig, loss_cfg: Optional[LossConfig], init_from: Union[str, Path],
-                 continue_from: Optional[Union[str, Path]] = None) -> None:
+                 continue_from: Optional[Union[str, Path]] = None,
+                 disc_cfg: Optional[DiscriminatorConfig] = None) -> None:
         loss_cfg = dataclasses.replace(loss_cfg or LossConfig(), codebook=0.0, commitment=0.0)
-        super().__init__(model_cfg, loss_cfg)
+        super().__init__(model_cfg, loss_cfg, disc_cfg)
         self.init_from = Path(init_from)
         self.continue_from = Path(continue_from) if continue_from is not None else None
 
@@ -84,7 +85,7 @@ class IndividualTrainingTask(APCodecTask):
 def run_stage2(model_cfg: ModelConfig, loss_cfg: LossConfig, train_cfg, out_dir: Union[str, Path],
                init_from: Union[str, Path], rounds: int = 1, round_mode: str = "continue",
                resume: bool = False, max_steps: Optional[int] = None, config_raw: Optional[dict] = None,
-               **trainer_kwargs) -> list:
+               disc_cfg: Optional[DiscriminatorConfig] = None, **trainer_kwargs) -> list:
     """Run ``rounds`` individual-training rounds; returns one TrainSummary per round.
 
     Every round trains ``max_steps`` iterations (default ``train_cfg.max_steps``) into
@@ -106,7 +107,7 @@ def run_stage2(model_cfg: ModelConfig, loss_cfg: LossConfig, train_cfg, out_dir:
         round_dir = out_dir if rounds == 1 else out_dir / f"round_{k}"
         cfg_k = train_cfg if (k == 1 or round_mode == "continue") else dataclasses.replace(train_cfg, seed=train_cfg.seed + k - 1)
         continue_from = previous if round_mode == "continue" else None
-        task = IndividualTrainingTask(model_cfg, loss_cfg, init_from, continue_from=continue_from)
+        task = IndividualTrainingTask(model_cfg, loss_cfg, init_from, continue_from=continue_from, disc_cfg=disc_cfg)
         trainer = Trainer(task, cfg_k, round_dir, config_raw=config_raw, **trainer_kwargs)
         if resume:
             trainer.resume()

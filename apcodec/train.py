@@ -12,7 +12,8 @@ Examples::
 YAML sections: ``model:`` (the model helper's ModelConfig), ``loss:`` (:class:`LossConfig`),
 ``train:`` (:class:`~apcodec.training.config.TrainConfig`; task options under ``train.extra``:
 ``stage``, ``init_from``, ``rounds``, ``round_mode``, ``teacher``, ``teacher_config``,
-``distill: {latent, mel, amplitude, init_from_teacher}``). CLI flags override the YAML.
+``distill: {latent, mel, amplitude, init_from_teacher}``, ``discriminator: {mpd_channels,
+mrd_channels}``). CLI flags override the YAML.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ def _train(args: argparse.Namespace, exp) -> int:
     raw = dict(exp.raw, train={**train_cfg.to_dict(), "extra": extra}, loss=loss_cfg.to_dict())
     resume_path = None if args.resume in (None, "latest") else args.resume
 
+    from apcodec.task import DiscriminatorConfig
+
+    disc_cfg = DiscriminatorConfig.from_dict(extra.get("discriminator"), source)
     if int(extra.get("stage", 1)) == 2:
         from apcodec.staged import run_stage2
 
@@ -124,18 +128,18 @@ def _train(args: argparse.Namespace, exp) -> int:
             raise ValueError(f"{source}: --stage 2 needs --init-from <stage-1 checkpoint or run folder>")
         run_stage2(exp.model, loss_cfg, train_cfg, out_dir, extra["init_from"], rounds=int(extra.get("rounds", 1)),
                    round_mode=str(extra.get("round_mode", "continue")), resume=args.resume is not None,
-                   config_raw=raw)
+                   config_raw=raw, disc_cfg=disc_cfg)
         return 0
     if extra.get("teacher"):
         from apcodec.distill import DistillationTask, DistillConfig
 
         teacher_cfg = load_config(extra["teacher_config"]).model if extra.get("teacher_config") else None
         task = DistillationTask(exp.model, loss_cfg, extra["teacher"], teacher_cfg,
-                                DistillConfig.from_dict(extra.get("distill"), source))
+                                DistillConfig.from_dict(extra.get("distill"), source), disc_cfg)
     else:
         from apcodec.task import APCodecTask
 
-        task = APCodecTask(exp.model, loss_cfg)
+        task = APCodecTask(exp.model, loss_cfg, disc_cfg)
     trainer = Trainer(task, train_cfg, out_dir, config_raw=raw)
     if args.resume is not None and not trainer.resume(resume_path):
         LOG.info("--resume: no checkpoint in %s yet, starting from scratch", out_dir / "checkpoints")

@@ -14,7 +14,11 @@ It checks the values are identical (PESQ and LSD bit for bit; STOI to a relative
 ViSQOL to 1e-9, because BLAS and numba's parallel reductions may change the last bits with
 the thread count) and prints per-pair seconds, the speed-up,
 and the CPU-time limit = (sum of the libraries' CPU seconds in the naive loop) / cores, with
-the harness's overhead above that limit.
+the harness's overhead above that limit. On a shared, loaded machine wall times mostly measure
+the other tenants, so it also prints CPU-time figures: the harness workers' CPU per pair
+against the libraries' own, and an idle-machine estimate (naive: the loop's process CPU time,
+an upper bound on its idle wall time since numba may overlap two threads; harness: the busiest
+worker's CPU time).
 
     python bench/bench_metrics.py --jobs 2 --numba-threads 1
 """
@@ -86,7 +90,7 @@ class NaiveLoop:
         """Returns values per pair, wall seconds, CPU seconds per library."""
         cpu = {"pesq_wb": 0.0, "stoi": 0.0, "lsd": 0.0, "visqol_audio": 0.0}
         values = []
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _, ref, ref_sr, deg, deg_sr in pairs:
             prepared, _ = self.align_pair(ref, ref_sr, deg, deg_sr, [16000, 10000, None, 48000])
             row = {}
@@ -104,6 +108,7 @@ class NaiveLoop:
                 *(x.astype(np.float64) for x in prepared[48000]), 48000).moslqo)
             cpu["visqol_audio"] += time.process_time() - tock
             values.append(row)
+        self.last_cpu = time.process_time() - start_cpu
         return values, time.perf_counter() - start, cpu
 
 
@@ -112,13 +117,13 @@ def _ready(delay: float) -> int:
     return os.getpid()
 
 
-def timed_score_pair(*args: object) -> tuple[object, float]:
-    """score_pair plus the worker's CPU seconds for it (the harness's whole per-pair cost)."""
+def timed_score_pair(*args: object) -> tuple[object, float, int]:
+    """score_pair plus the worker's CPU seconds for it and the worker's pid."""
     from codecbench.scoring import score_pair
 
     tick = time.process_time()
     scores = score_pair(*args)
-    return scores, time.process_time() - tick
+    return scores, time.process_time() - tick, os.getpid()
 
 
 class Harness:
@@ -135,18 +140,25 @@ class Harness:
         if len(pids) < jobs:
             print(f"warning: only {len(pids)} of {jobs} workers were up before timing", file=sys.stderr)
 
-    def run(self, pairs: list[tuple]) -> tuple[list[dict], float, float]:
-        """Returns values per pair, wall seconds, summed worker CPU seconds."""
+    def run(self, pairs: list[tuple]) -> tuple[list[dict], float, float, float]:
+        """Returns values per pair, wall seconds, summed worker CPU seconds, idle-machine estimate.
+
+        The estimate is the busiest worker's CPU seconds for its tasks: the run's length had
+        each worker had a core to itself (workers do no I/O while scoring).
+        """
         start = time.perf_counter()
         futures = [self.pool.submit(timed_score_pair, ref, ref_sr, deg, deg_sr, SPECS)
                    for _, ref, ref_sr, deg, deg_sr in pairs]
         done = [future.result() for future in futures]
         wall = time.perf_counter() - start
-        failures = [(pairs[i][0], label, r.reason) for i, (s, _) in enumerate(done)
+        failures = [(pairs[i][0], label, r.reason) for i, (s, *_) in enumerate(done)
                     for label, r in s.results.items() if not r.ok]
         if failures:
             print(f"warning: unavailable scores: {failures}", file=sys.stderr)
-        return [s.values() for s, _ in done], wall, sum(cpu for _, cpu in done)
+        busy: dict[int, float] = {}
+        for _, cpu, pid in done:
+            busy[pid] = busy.get(pid, 0.0) + cpu
+        return [s.values() for s, *_ in done], wall, sum(cpu for _, cpu, *_ in done), max(busy.values())
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -175,15 +187,17 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     naive = NaiveLoop(pairs[0])
     harness = Harness(args.jobs, args.numba_threads or None, args.context)
-    naive_rounds, pool_rounds = [], []
+    naive_rounds, pool_rounds, naive_idle = [], [], []
     try:
         for _ in range(max(1, args.repeat)):
             naive_rounds.append(naive.run(pairs))
+            naive_idle.append(naive.last_cpu)
             pool_rounds.append(harness.run(pairs))
     finally:
         harness.close()
     naive_values, naive_wall, cpu = min(naive_rounds, key=lambda r: r[1])
-    pool_values, pool_wall, worker_cpu = min(pool_rounds, key=lambda r: r[1])
+    pool_values, pool_wall, worker_cpu, _ = min(pool_rounds, key=lambda r: r[1])
+    naive_est, pool_est = min(naive_idle), min(r[3] for r in pool_rounds)
     lib_cpu = min(sum(r[2].values()) for r in naive_rounds)  # least-disturbed measurement of the libraries
     cpu = min((r[2] for r in naive_rounds), key=lambda c: sum(c.values()))
 
@@ -207,6 +221,10 @@ def main() -> None:
     print(f"harness overhead above the limit: {100 * (pool_wall / limit - 1):+.1f}%")
     print(f"harness worker CPU s/pair: {worker_cpu / n:.3f} (alignment + 4 metrics + IPC unpickling) vs "
           f"library CPU {lib_cpu / n:.3f}: {100 * (worker_cpu / lib_cpu - 1):+.1f}%")
+    print(f"idle-machine estimate from CPU time (naive: its CPU incl. alignment; harness: busiest worker's CPU): "
+          f"naive {naive_est / n:.3f} s/pair, "
+          f"harness {pool_est / n:.3f} s/pair -> speed-up {naive_est / pool_est:.2f}x, "
+          f"overhead above the limit {100 * (pool_est / limit - 1):+.1f}%")
     print(f"load average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {cores} cores "
           "(wall-clock numbers are only meaningful on an otherwise idle machine)")
     if not identical:

@@ -254,6 +254,7 @@ def validate_entries(suite: Suite, locate: Optional[_Locator] = None) -> None:
             raise locate(("metrics", i, "options"), problem)
     if suite.report:
         _validate_report(suite.report, locate)
+        _validate_anchor(suite, locate)
 
 
 def _unique(names: list[str], key: str, locate: _Locator) -> None:
@@ -279,6 +280,21 @@ def _validate_report(report: dict[str, Any], locate: _Locator) -> None:
             raise locate(loc, f"unknown key{did_you_mean(str(loc[-1]), allowed)}; "
                               f"allowed keys: {', '.join(allowed)}") from None
         raise locate(loc, err["msg"]) from None
+
+
+def _validate_anchor(suite: Suite, locate: _Locator) -> None:
+    """``report.anchor`` must name a codec, an adapter or one operating point (``Opus_12``)."""
+    from codecbench.results import condition_label
+
+    anchor = suite.report.get("anchor")
+    if not anchor:
+        return
+    choices = [c.name for c in suite.codecs] + [c.adapter for c in suite.codecs]
+    choices += [condition_label(c.name, b) for c in suite.codecs for b in c.bitrates]
+    if anchor not in choices:
+        names = sorted({c.name for c in suite.codecs})
+        raise locate(("report", "anchor"), f"anchor '{anchor}' is not a codec of this suite"
+                                           f"{did_you_mean(str(anchor), choices)}; choose one of: {', '.join(names)}")
 
 
 def load_codec_entry(path: Union[str, Path]) -> CodecEntry:

@@ -92,14 +92,21 @@ def spec(name: str) -> WeightsSpec:
 
 def hf_cache_dir() -> Path:
     """The Hugging Face hub cache folder in effect (honours ``HF_HUB_CACHE`` / ``HF_HOME``)."""
-    from huggingface_hub import constants
-
-    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE)
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # same default as huggingface_hub
+        cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        return Path(os.environ.get("HF_HOME") or cache_home / "huggingface") / "hub"
+    return Path(constants.HF_HUB_CACHE)
 
 
 def _cached(repo_id: str, filename: str) -> Optional[Path]:
-    from huggingface_hub import try_to_load_from_cache
-
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # nothing can be in a cache that no installed library writes
+        return None
     hit = try_to_load_from_cache(repo_id, filename, cache_dir=hf_cache_dir())
     return Path(hit) if isinstance(hit, str) and Path(hit).is_file() else None
 
@@ -184,6 +191,11 @@ def fetch_weights(name: str) -> Path:
     have = _from_cache(item)
     if have is not None:
         return have
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        raise WeightsError(f"cannot fetch {name}: huggingface_hub is not installed; "
+                           "pip install 'codecbench[neural]'") from None
     if _offline():
         raise WeightsError(f"cannot fetch {name}: HF_HUB_OFFLINE is set; unset it on a machine with internet")
     from huggingface_hub import constants, hf_hub_download, snapshot_download

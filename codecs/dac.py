@@ -59,10 +59,8 @@ class DacAdapter(Codec):
         self._digest: Optional[dict[str, str]] = None
         self.sample_rate, self.hop_length, self.n_codebooks = MODELS[self.model_name]
         self.codebook_size = 1024
-        if self._path is not None:  # the folder's config is the truth (also for custom models)
-            from transformers import DacConfig
-
-            config = DacConfig.from_pretrained(self._path)
+        config = _read_config(self._path) if self._path is not None else None
+        if config is not None:  # the folder's config is the truth (also for custom models)
             self.sample_rate = int(config.sampling_rate)
             self.hop_length = int(np.prod(config.downsampling_ratios))
             self.n_codebooks = int(config.n_codebooks)
@@ -159,3 +157,12 @@ def _stamp(path: Any) -> float:
 
     return max((path / name).stat().st_mtime for name in ("config.json", *TRANSFORMERS_WEIGHT_FILES)
                if (path / name).is_file())
+
+
+def _read_config(path: Any) -> Any:
+    """The folder's ``DacConfig``, or None without transformers (``unavailable_reason`` says so)."""
+    try:
+        from transformers import DacConfig
+    except ImportError:
+        return None
+    return DacConfig.from_pretrained(path)

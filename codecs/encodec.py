@@ -67,10 +67,8 @@ class EncodecAdapter(Codec):
         self.sample_rate = MODELS[self.model_name]
         allowed = BANDWIDTHS[self.model_name]
         model_channels = 2 if self.model_name == "encodec_48khz" else 1
-        if self._path is not None:  # the folder's config is the truth (also for custom models)
-            from transformers import EncodecConfig
-
-            config = EncodecConfig.from_pretrained(self._path)
+        config = _read_config(self._path) if self._path is not None else None
+        if config is not None:  # the folder's config is the truth (also for custom models)
             self.sample_rate = int(config.sampling_rate)
             allowed = tuple(float(b) for b in config.target_bandwidths)
             model_channels = int(config.audio_channels)
@@ -191,3 +189,12 @@ def _stamp(path: Any) -> float:
 
     return max((path / name).stat().st_mtime for name in ("config.json", *TRANSFORMERS_WEIGHT_FILES)
                if (path / name).is_file())
+
+
+def _read_config(path: Any) -> Any:
+    """The folder's ``EncodecConfig``, or None without transformers (``unavailable_reason`` says so)."""
+    try:
+        from transformers import EncodecConfig
+    except ImportError:
+        return None
+    return EncodecConfig.from_pretrained(path)

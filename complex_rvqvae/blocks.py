@@ -71,6 +71,42 @@ class Upsample(nn.Module):
         return self.conv(self.act(x))
 
 
+def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
+    """Attention where position i sees positions j with ``|i - j| <= window``, in O(L * window).
+
+    The sequence is cut into query blocks of ``2 * window`` positions; each block attends to its
+    own span widened by ``window`` on both sides, with the exact band mask. Equal to full attention
+    with a band mask, without the ``L x L`` score matrix (long files at inference).
+
+    Args:
+        q, k, v: real ``[N, H, L, E]``.
+        window: half-width of the band.
+
+    Returns:
+        ``[N, H, L, E]``.
+    """
+    n, h, length, e = q.shape
+    block = 2 * window
+    n_blocks = -(-length // block)
+    extra = n_blocks * block - length
+    span = block + 2 * window
+    q = F.pad(q, (0, 0, 0, extra)).view(n, h, n_blocks, block, e)
+    k, v = (F.pad(t, (0, 0, window, extra + window)).unfold(2, span, block).transpose(-1, -2) for t in (k, v))
+    a = torch.arange(block, device=q.device)
+    c = torch.arange(span, device=q.device)
+    starts = torch.arange(n_blocks, device=q.device) * block
+    in_band = ((c[None, :] - window) - a[:, None]).abs() <= window  # [block, span]
+    key_pos = starts[:, None] - window + c[None, :]  # [n_blocks, span]
+    key_ok = (key_pos >= 0) & (key_pos < length)
+    query_pad = (starts[:, None] + a[None, :]) >= length  # [n_blocks, block]: padded rows see zeros
+    mask = in_band[None] & (key_ok[:, None, :] | query_pad[:, :, None])  # [n_blocks, block, span]
+    fold = lambda t: t.permute(0, 2, 1, 3, 4).reshape(n * n_blocks, h, t.shape[-2], e)  # noqa: E731
+    mask = mask.unsqueeze(1).repeat(n, 1, 1, 1)  # [n * n_blocks, 1, block, span]
+    y = F.scaled_dot_product_attention(fold(q), fold(k), fold(v), attn_mask=mask)
+    y = y.view(n, n_blocks, h, block, e).permute(0, 2, 1, 3, 4).reshape(n, h, n_blocks * block, e)
+    return y[:, :, :length]
+
+
 class ComplexAttention(nn.Module):
     """Multi-head self-attention with complex queries, keys and values along one sequence axis.
 
@@ -101,11 +137,14 @@ class ComplexAttention(nn.Module):
         d = channels // self.heads
         q, k, v = self.qkv(x).view(n, length, 3, self.heads, d).permute(2, 0, 3, 1, 4)  # [N, H, L, d] each
         q, k, v = (torch.cat([t.real, t.imag], dim=-1) for t in (q, k, v))
-        mask = None
-        if self.window > 0 and length > self.window + 1:
-            idx = torch.arange(length, device=x.device)
-            mask = (idx[None, :] - idx[:, None]).abs() <= self.window
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).float()  # [N, H, L, 2d]
+        if self.window > 0 and length > 4 * self.window:
+            y = banded_attention(q, k, v, self.window).float()
+        else:
+            mask = None
+            if self.window > 0 and length > self.window + 1:
+                idx = torch.arange(length, device=x.device)
+                mask = (idx[None, :] - idx[:, None]).abs() <= self.window
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).float()  # [N, H, L, 2d]
         y = torch.complex(y[..., :d].contiguous(), y[..., d:].contiguous())
         return self.out(y.transpose(1, 2).reshape(n, length, channels))
 

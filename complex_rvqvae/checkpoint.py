@@ -47,8 +47,11 @@ def _split(data: Any, path: Path) -> tuple[Optional[dict], dict]:
         return data.get("model_config"), data["state_dict"]
     modules = data.get("modules")
     if isinstance(modules, dict) and "codec" in modules:
-        config = data.get("config") or {}
-        return (config.get("model") if isinstance(config, dict) else None), modules["codec"]
+        task, config = data.get("task") or {}, data.get("config") or {}
+        stored = task.get("model_config") if isinstance(task, dict) else None
+        if stored is None and isinstance(config, dict):
+            stored = config.get("model")
+        return stored, modules["codec"]
     raise ValueError(f"{path}: neither a complex_rvqvae export nor a trainer state with a 'codec' module")
 
 
@@ -75,10 +78,12 @@ def load_model(path: Union[str, Path], config: Optional[Union[str, Path]] = None
     else:
         raise ValueError(f"{path}: the checkpoint stores no model settings; pass the 'config' option")
     model = ComplexRVQVAE.from_config(cfg)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]}); "
-                         "pass the config it was trained with")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise ValueError(f"{path}: weights do not match the model config ({first}); "
+                         "pass the config it was trained with") from None
     return model.to(device).eval()
 
 

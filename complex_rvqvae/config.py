@@ -88,6 +88,10 @@ class ModelConfig:
             raise ValueError("model.channels needs 5 widths and model.time_strides 4 strides (four stages)")
         if (self.n_fft // 2) % 16:
             raise ValueError(f"model.n_fft / 2 must be divisible by 16 (four frequency halvings), got {self.n_fft}")
+        if self.activation not in ("modrelu", "cardioid"):
+            raise ValueError(f"model.activation must be 'modrelu' or 'cardioid', got {self.activation!r}")
+        if not 0.0 < self.compress <= 1.0:
+            raise ValueError(f"model.compress must be in (0, 1], got {self.compress}")
         if any(s not in (1, 2) for s in self.time_strides):
             raise ValueError(f"model.time_strides must be 1 or 2, got {self.time_strides}")
         if self.channels[-1] % self.attention_heads:

@@ -16,7 +16,7 @@ from torch import nn
 
 from apcodec.training.task import StepContext, TrainTask
 from complex_rvqvae.checkpoint import save_checkpoint
-from complex_rvqvae.config import LossConfig, ModelConfig
+from complex_rvqvae.config import LossConfig, ModelConfig, to_dict
 from complex_rvqvae.losses import ComplexRVQVAELoss
 from complex_rvqvae.model import CodecOutput, ComplexRVQVAE
 
@@ -77,6 +77,10 @@ class ComplexRVQVAETask(TrainTask):
     def export(self, raw: Mapping[str, nn.Module], out_dir: Path, step: int) -> Optional[list[Path]]:
         """Write ``<out_dir>/complex_rvqvae.pt`` (the adapter's ``checkpoint`` format)."""
         return [save_checkpoint(raw["codec"], Path(out_dir) / EXPORT_NAME, step)]  # type: ignore[arg-type]
+
+    def state_dict(self) -> dict:
+        """The model settings, so trainer states are self-describing (see :func:`load_model`)."""
+        return {"model_config": to_dict(self.model_cfg)}
 
     def describe(self) -> dict[str, Any]:
         with torch.device("meta"):

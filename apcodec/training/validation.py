@@ -90,6 +90,11 @@ class Validator:
             ref_np, deg_np = reference.cpu().numpy(), decoded.cpu().numpy()
             for metric_name, metric in self.metrics.items():
                 rate = metric.info.sample_rate or self.sample_rate
+                if n < metric.info.min_seconds * self.sample_rate:
+                    result.failures[metric_name] = result.failures.get(metric_name, 0) + 1
+                    LOG.info("validation: %s skipped for %s (shorter than %.2f s)", metric_name, name,
+                             metric.info.min_seconds)
+                    continue
                 ref_m = resample(ref_np[None], self.sample_rate, rate)[0]
                 deg_m = resample(deg_np[None], self.sample_rate, rate)[0]
                 try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -28,13 +27,13 @@ def tiny_cfg():
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path, tiny_cfg) -> Path:
-    """A tiny model whose codebooks were initialised by one training pass, saved in tmp_path."""
+    """A tiny random model with random (shrinking per stage) codebooks, saved in tmp_path."""
     from complex_rvqvae.checkpoint import save_checkpoint
     from complex_rvqvae.model import ComplexRVQVAE
 
-    model = ComplexRVQVAE.from_config(tiny_cfg[0]).train()
-    t = np.arange(8000) / tiny_cfg[0].sample_rate
-    audio = torch.from_numpy((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))[None] + 0.01 * torch.randn(1, 8000)
+    model = ComplexRVQVAE.from_config(tiny_cfg[0])
     with torch.no_grad():
-        model(audio)
+        for stage, book in enumerate(model.quantizer.codebooks):
+            book.embed.copy_(torch.randn_like(book.embed) * 0.5 / (stage + 1))
+            book.initialized.fill_(True)
     return save_checkpoint(model.eval(), tmp_path / "tiny.pt", step=1)

@@ -105,3 +105,18 @@ def test_more_stages_reconstruct_the_latent_better():
     rvq.eval()
     errors = [float((rvq(latent, n_stages=n).quantized - latent).abs().pow(2).mean()) for n in (1, 3, 6)]
     assert errors[0] > errors[1] > errors[2]
+
+
+@pytest.mark.parametrize("length, window", [(50, 4), (33, 8), (7, 3)])
+def test_banded_attention_equals_masked_full_attention(length, window):
+    import torch.nn.functional as F
+
+    from complex_rvqvae.blocks import banded_attention
+
+    q, k, v = (torch.randn(2, 3, length, 6, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    idx = torch.arange(length)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=(idx[None] - idx[:, None]).abs() <= window)
+    out = banded_attention(q, k, v, window)
+    torch.testing.assert_close(out, ref)
+    out.sum().backward()
+    assert all(torch.isfinite(t.grad).all() for t in (q, k, v))

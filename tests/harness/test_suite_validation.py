@@ -43,6 +43,8 @@ def test_good_suite_parses() -> None:
     (GOOD + "  - si_sdr\n", "metrics[2].name: duplicate name 'si_sdr'"),
     ("name: [unclosed\n", "t.yaml:2:1: malformed YAML"),
     ("- just\n- a list\n", "t.yaml:1: <top>: a suite must be a YAML mapping"),
+    (GOOD + "report: {anchor: Opsu}\n", "t.yaml:12: report.anchor: anchor 'Opsu' is not a codec of this suite (did you mean 'Opus'?)"),
+    (GOOD + "report: {anchr: Opus}\n", "t.yaml:12: report.anchr: unknown key (did you mean 'anchor'?)"),
 ])
 def test_errors_name_file_line_and_key(text: str, expected: str) -> None:
     with pytest.raises(SuiteError) as info:

@@ -14,7 +14,8 @@ from codecbench.listening import analyze, build_listening_test
 from codecbench.report.sample_run import make_synthetic_run
 
 pytestmark = pytest.mark.browser
-CHROMIUM = os.environ.get("CODECBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = next((p for p in (os.environ.get("CODECBENCH_CHROMIUM"), shutil.which("chromium"),
+                  shutil.which("chromium-browser")) if p and os.path.isfile(p)), None)
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--autoplay-policy=no-user-gesture-required"]

@@ -1,0 +1,146 @@
+"""A few training steps of the tiny config: losses, checkpoints, export, logs and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from apcodec.config import load_config
+from apcodec.losses import LossConfig
+from apcodec.task import APCodecTask, DiscriminatorConfig
+from apcodec.training import TrainConfig, Trainer
+from apcodec.training.data import FileItem, ResumableBatchSampler, resolve_source
+from apcodec.training.state import list_states, load_state
+
+SMALL_DISC = DiscriminatorConfig(mpd_channels=(4, 8, 16, 16, 16), mrd_channels=4)
+
+
+@pytest.fixture
+def one_thread():
+    """Single-threaded torch: fast and reproducible on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_tones(folder: Path, count: int, seconds: float = 0.1, rate: int = 48000) -> list[Path]:
+    """Distinct tone + noise files (so crops differ) at ``rate``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        t = np.arange(int(seconds * rate)) / rate
+        audio = 0.3 * np.sin(2 * np.pi * (220 + 110 * i) * t) + 0.01 * rng.standard_normal(t.size)
+        path = folder / f"tone_{i}.wav"
+        sf.write(path, audio.astype(np.float32), rate, subtype="FLOAT")
+        paths.append(path)
+    return paths
+
+
+def tiny_config(**changes) -> TrainConfig:
+    base = dict(batch_size=2, segment_size=1240, max_steps=2, log_interval=1, checkpoint_interval=0,
+                validation_interval=0, cache_audio=True, tensorboard=False, valid_max_seconds=0.05)
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def test_sources_folder_list_and_errors(tmp_path):
+    paths = write_tones(tmp_path / "a" / "b", 2)
+    assert [Path(i.path) for i in resolve_source(str(tmp_path / "a"))] == sorted(paths)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# comment\n\na/b/tone_1.wav|ignored\n" + str(paths[0]) + "\n")
+    assert [Path(i.path).name for i in resolve_source(str(listing))] == ["tone_1.wav", "tone_0.wav"]
+    with pytest.raises(ValueError, match="not a folder"):
+        resolve_source(str(tmp_path / "missing"))
+
+
+def test_sampler_is_deterministic_sharded_and_resumable():
+    full = list(iter(ResumableBatchSampler(10, 2, seed=3)))
+    assert len(full) == 5 and full == list(iter(ResumableBatchSampler(10, 2, seed=3)))
+    resumed = ResumableBatchSampler(10, 2, seed=3)
+    resumed.set_epoch(0, start_batch=3)
+    assert list(iter(resumed)) == full[3:]
+    ranks = [list(iter(ResumableBatchSampler(10, 2, seed=3, rank=r, world_size=2))) for r in range(2)]
+    indices = [i for r in ranks for batch in r for i, _ in batch]
+    assert len(indices) == 8 and len(set(indices)) == 8  # 2 batches x 2 x 2 ranks, disjoint shards
+    nxt = ResumableBatchSampler(10, 2, seed=3)
+    nxt.set_epoch(1)
+    assert list(iter(nxt)) != full
+
+
+def test_tiny_training_steps_with_gan(tmp_path, one_thread):
+    write_tones(tmp_path / "data", 3)
+    task = APCodecTask(load_config("tiny").model, LossConfig(), SMALL_DISC)
+    cfg = tiny_config(train_data=str(tmp_path / "data"), valid_holdout=1, validation_interval=2,
+                      valid_metrics=("si_sdr", "pesq_wb"), best_metric="si_sdr")
+    trainer = Trainer(task, cfg, tmp_path / "run")
+    assert trainer.task.phases() == ["d", "g"]
+    summary = trainer.fit()
+    assert summary.step == 2
+    for key in ("d_total", "g_total", "amplitude", "ip", "gd", "iaf", "consistency", "mel_l1", "gan_mpd",
+                "fm_mrd", "codebook", "commitment"):
+        assert math.isfinite(summary.last_logs[key]), key
+    assert math.isfinite(summary.validation["mel_distance"]) and math.isfinite(summary.validation["si_sdr"])
+    assert "pesq_wb" not in summary.validation  # 0.05 s clip: below PESQ's minimum, counted as a failure
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["metric"] == "si_sdr"
+    # Full training state, loadable with weights_only=True.
+    (step, path), = list_states(tmp_path / "run" / "checkpoints")
+    state = load_state(path)
+    assert step == 2 and set(state["modules"]) == {"generator", "mpd", "mrd"}
+    assert set(state["optimizers"]) == {"d", "g"} and set(state["schedulers"]) == {"d", "g"}
+    assert {"python", "numpy", "torch"} <= set(state["rng"])
+    assert (tmp_path / "run" / "best.pt").is_file()
+    # Official-format export of the generator.
+    export = tmp_path / "run" / "export"
+    assert (export / "encoder_00000002").is_file() and (export / "decoder_00000002").is_file()
+    official = torch.load(export / "encoder_00000002", map_location="cpu", weights_only=True)
+    assert any(k.endswith("weight_g") for k in official["encoder"])
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,epoch,split,name,value,time" and any(",valid,mel_distance," in r for r in rows)
+    assert any(",valid,pesq_wb_failures,1," in r for r in rows)
+    # LR decays once per epoch (3 files -> 2 train files -> one batch of 2 per epoch).
+    lr = trainer.optimizers["g"].param_groups[0]["lr"]
+    assert lr == pytest.approx(2e-4 * 0.999 ** 2)
+
+
+def test_unknown_validation_metric_fails_fast(tmp_path):
+    write_tones(tmp_path / "data", 2)
+    task = APCodecTask(load_config("tiny").model, LossConfig(adversarial=False))
+    with pytest.raises(Exception, match="pesq_wbb"):
+        Trainer(task, tiny_config(train_data=str(tmp_path / "data"), valid_metrics=("pesq_wbb",)), tmp_path / "r")
+    with pytest.raises(ValueError, match="best_metric"):
+        Trainer(task, tiny_config(train_data=str(tmp_path / "data"), best_metric="stoi"), tmp_path / "r")
+
+
+def test_cli_print_model_paper_counts(capsys):
+    from apcodec.train import main
+
+    assert main(["--config", "48k_6kbps", "--print-model"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts == {"encoder": 6893120, "decoder": 10232582, "mpd": 41105770, "mrd": 600198}
+
+
+def test_cli_trains_and_resumes(tmp_path, one_thread):
+    from apcodec.train import main
+
+    write_tones(tmp_path / "data", 2)
+    config = tmp_path / "exp.yaml"
+    config.write_text(
+        "base: tiny\n"
+        "loss: {adversarial: false}\n"
+        "train: {batch_size: 1, segment_size: 1240, log_interval: 1, checkpoint_interval: 1,\n"
+        "        validation_interval: 0, tensorboard: false, cache_audio: true}\n")
+    out = tmp_path / "run"
+    args = ["--config", str(config), "--data", str(tmp_path / "data"), "--out", str(out)]
+    assert main(args + ["--steps", "1"]) == 0
+    # bf16 and compile are CUDA features: on CPU they must be ignored, not break training.
+    assert main(args + ["--steps", "2", "--resume", "--precision", "bf16", "--compile"]) == 0
+    assert [s for s, _ in list_states(out / "checkpoints")] == [1, 2]
+    assert main(["--config", str(config), "--out", str(out)]) == 2  # no data: one-line error, exit 2
