@@ -103,9 +103,10 @@ def _run_pair(discs: nn.ModuleList, real: torch.Tensor, fake: torch.Tensor) -> D
 class MultiPeriodDiscriminator(nn.Module):
     """HiFi-GAN MPD with periods 2, 3, 5, 7, 11."""
 
-    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11)) -> None:
+    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11),
+                 channels: Sequence[int] = (32, 128, 512, 1024, 1024)) -> None:
         super().__init__()
-        self.discriminators = nn.ModuleList([PeriodDiscriminator(p) for p in periods])
+        self.discriminators = nn.ModuleList([PeriodDiscriminator(p, channels=channels) for p in periods])
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor) -> DiscOutput:
         """real, fake [B, 1, T] -> (real_logits, fake_logits, real_fmaps, fake_fmaps)."""

@@ -72,7 +72,9 @@ class LossConfig:
         out: dict[str, object] = {}
         for key, value in data.items():
             if key == "adversarial":
-                out[key] = bool(value)
+                if not isinstance(value, bool):
+                    raise ValueError(f"{source}: loss.adversarial must be true or false, got {value!r}")
+                out[key] = value
             elif key == "n_mels":
                 out[key] = int(value)  # type: ignore[arg-type]
             elif key == "mel_fmax" and value is None:

@@ -28,9 +28,18 @@ def weight_norm(module: nn.Module) -> nn.Module:
 def remove_weight_norm(module: nn.Module) -> int:
     """Fold every weight-norm parametrization below ``module`` into plain weights; returns the count."""
     count = 0
-    for sub in module.modules():
+    for sub in list(module.modules()):
         if parametrize.is_parametrized(sub, "weight"):
-            parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+            # Done by hand rather than with parametrize.remove_parametrizations, which deletes the
+            # property from the dynamically created class shared with deep copies of the module
+            # (removing it from a copy would break the original).
+            with torch.no_grad():
+                weight = sub.weight.detach().clone()
+            if len(sub.parametrizations) != 1:
+                raise RuntimeError(f"{type(sub).__name__} has parametrizations besides 'weight'")
+            sub.__class__ = sub.__class__.__bases__[0]
+            del sub._modules["parametrizations"]
+            sub.weight = nn.Parameter(weight)
             count += 1
     return count
 

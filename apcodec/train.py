@@ -20,78 +20,56 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Optional
 
-from apcodec.config import ModelConfig, load_config
+from apcodec.config import load_config
+from apcodec.info import parameter_counts
 from apcodec.losses import LossConfig
+from apcodec.training.cli import add_training_arguments, run_training, setup_logging, train_config_from_args
 from apcodec.training.config import TrainConfig
 
-LOG = logging.getLogger("apcodec.training")
 
+def model_counts(exp) -> dict[str, int]:
+    """Parameter counts of encoder, decoder, MPD and MRD; the discriminators as the config trains
+    them (``train.extra.discriminator``; the paper's when unset)."""
+    counts = parameter_counts(exp.model)
+    disc = (exp.train.get("extra") or {}).get("discriminator")
+    if disc:
+        import torch
 
-def parameter_counts(cfg: ModelConfig) -> dict[str, int]:
-    """Parameters of encoder (incl. RVQ), decoder, MPD and MRD (the model helper's function when present)."""
-    try:
-        from apcodec.model import parameter_counts as model_counts  # type: ignore[attr-defined]
-    except ImportError:
-        model_counts = None
-    if model_counts is not None:
-        return dict(model_counts(cfg))
-    import torch
+        from apcodec.task import DiscriminatorConfig
 
-    from apcodec.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
-    from apcodec.model import APCodec
-
-    with torch.device("meta"):
-        model, mpd, mrd = APCodec.from_config(cfg), MultiPeriodDiscriminator(), MultiResolutionDiscriminator()
-
-    def count(module: torch.nn.Module) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    return {"encoder": count(model.encoder), "decoder": count(model.decoder), "mpd": count(mpd), "mrd": count(mrd)}
+        with torch.device("meta"):
+            built = DiscriminatorConfig.from_dict(disc, str(exp.path)).build()
+        counts.update({name: sum(p.numel() for p in m.parameters()) for name, m in built.items()})
+    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for ``codecbench train apcodec``)."""
     p = argparse.ArgumentParser(prog="python -m apcodec.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="YAML path or bundled config name (e.g. 48k_6kbps, tiny)")
-    p.add_argument("--out", default=None, help="run folder (default runs/<config name>)")
-    p.add_argument("--data", default=None, help="training audio: folder, file list or dataset:<name>[:<split>]")
-    p.add_argument("--valid-data", default=None, help="validation audio (same forms)")
-    p.add_argument("--dataset-root", default=None, help="root folder for dataset:<name> specs")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many iterations (train.max_steps)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--segment-size", type=int, default=None, help="crop length in samples")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default=None)
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the modules (CUDA)")
-    p.add_argument("--num-workers", type=int, default=None)
-    p.add_argument("--resume", nargs="?", const="latest", default=None,
-                   help="continue from the newest checkpoint in --out (or from the given state file)")
     p.add_argument("--print-model", action="store_true", help="print parameter counts as JSON and exit")
+    add_training_arguments(p)
     p.add_argument("--stage", type=int, choices=[1, 2], default=None, help="APCodec+ stage (2 = individual)")
-    p.add_argument("--init-from", default=None, help="stage-1 checkpoint for --stage 2")
+    p.add_argument("--init-from", default=None, help="stage-1 checkpoint or run folder for --stage 2")
     p.add_argument("--rounds", type=int, default=None, help="stage-2 rounds (demo 'Model_x_y': y = rounds - 1)")
     p.add_argument("--round-mode", choices=["continue", "reinit"], default=None)
     p.add_argument("--teacher", default=None, help="non-causal teacher checkpoint: distil a causal APCodec-S")
     p.add_argument("--teacher-config", default=None, help="teacher model config (official-format teachers)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point; returns a process exit code."""
+    """Entry point; returns a process exit code (2 for bad configuration or arguments)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    setup_logging(args.verbose)
     try:
         exp = load_config(args.config)
         if args.print_model:
-            print(json.dumps(parameter_counts(exp.model)))
+            print(json.dumps(model_counts(exp)))
             return 0
         return _train(args, exp)
     except (ValueError, FileNotFoundError, KeyError) as exc:
@@ -100,14 +78,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _train(args: argparse.Namespace, exp) -> int:
-    from apcodec.training import Trainer
+    from apcodec.task import APCodecTask, DiscriminatorConfig
 
     source = str(exp.path)
     loss_cfg = LossConfig.from_dict(exp.loss, source)
-    train_cfg = TrainConfig.from_dict(exp.train, source).override(
-        train_data=args.data, valid_data=args.valid_data, dataset_root=args.dataset_root, max_steps=args.steps,
-        batch_size=args.batch_size, segment_size=args.segment_size, seed=args.seed, device=args.device,
-        precision=args.precision, compile=args.compile, num_workers=args.num_workers)
+    train_cfg = train_config_from_args(TrainConfig.from_dict(exp.train, source), args)
     extra = dict(train_cfg.extra)
     for key, value in (("stage", args.stage), ("init_from", args.init_from), ("rounds", args.rounds),
                        ("round_mode", args.round_mode), ("teacher", args.teacher),
@@ -116,11 +91,8 @@ def _train(args: argparse.Namespace, exp) -> int:
             extra[key] = value
     out_dir = Path(args.out) if args.out else Path("runs") / exp.path.stem
     raw = dict(exp.raw, train={**train_cfg.to_dict(), "extra": extra}, loss=loss_cfg.to_dict())
-    resume_path = None if args.resume in (None, "latest") else args.resume
-
-    from apcodec.task import DiscriminatorConfig
-
     disc_cfg = DiscriminatorConfig.from_dict(extra.get("discriminator"), source)
+
     if int(extra.get("stage", 1)) == 2:
         from apcodec.staged import run_stage2
 
@@ -137,15 +109,8 @@ def _train(args: argparse.Namespace, exp) -> int:
         task = DistillationTask(exp.model, loss_cfg, extra["teacher"], teacher_cfg,
                                 DistillConfig.from_dict(extra.get("distill"), source), disc_cfg)
     else:
-        from apcodec.task import APCodecTask
-
         task = APCodecTask(exp.model, loss_cfg, disc_cfg)
-    trainer = Trainer(task, train_cfg, out_dir, config_raw=raw)
-    if args.resume is not None and not trainer.resume(resume_path):
-        LOG.info("--resume: no checkpoint in %s yet, starting from scratch", out_dir / "checkpoints")
-    summary = trainer.fit()
-    LOG.info("finished at step %d (%.3f steps/s); checkpoint %s", summary.step, summary.steps_per_second,
-             summary.checkpoint)
+    run_training(task, train_cfg, out_dir, resume=args.resume, config_raw=raw)
     return 0
 
 

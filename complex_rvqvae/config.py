@@ -67,7 +67,7 @@ class ModelConfig:
     n_fft: int = 512
     hop: int = 132
     compress: float = 0.3
-    channels: tuple[int, ...] = (16, 32, 64, 96, 128)
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     time_strides: tuple[int, ...] = (2, 2, 1, 1)
     dilations: tuple[int, ...] = (1, 3, 9)
     activation: str = "modrelu"
@@ -212,9 +212,10 @@ def load_config(name: Union[str, Path]) -> tuple[ModelConfig, LossConfig, dict]:
     unknown = sorted(set(data) - {"model", "loss", "train"})
     if unknown:
         raise ValueError(f"{source}: unknown top-level key(s) {unknown}; allowed: ['base', 'loss', 'model', 'train']")
-    return model_from_dict(data.get("model"), source), loss_from_dict(data.get("loss"), source), dict(data.get("train") or {})
+    model = model_from_dict(data.get("model"), source)
+    return model, loss_from_dict(data.get("loss"), source), dict(data.get("train") or {})
 
 
 def to_dict(cfg: Any) -> dict:
-    """Dataclass -> plain dict with lists (for checkpoints)."""
+    """Dataclass -> plain dict (for checkpoints and logs)."""
     return asdict(cfg)

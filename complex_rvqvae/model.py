@@ -161,11 +161,11 @@ class ComplexRVQVAE(nn.Module):
         return self.synthesise(self.decoder(latent).squeeze(1))
 
     def describe(self) -> dict:
-        """Parameter counts (complex parameters count once and as two reals) and rates."""
+        """Parameter counts (``params``: a complex entry counts once; ``real_params``: twice) and rates."""
         def count(module: nn.Module) -> dict:
             params = list(module.parameters())
-            return {"tensors": sum(p.numel() for p in params),
-                    "real_numbers": sum(p.numel() * (2 if p.is_complex() else 1) for p in params)}
+            return {"params": sum(p.numel() for p in params),
+                    "real_params": sum(p.numel() * (2 if p.is_complex() else 1) for p in params)}
 
         return {"encoder": count(self.encoder), "decoder": count(self.decoder), "total": count(self),
                 "codebook_floats": sum(b.numel() for n, b in self.quantizer.named_buffers() if n.endswith("embed")),

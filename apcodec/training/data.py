@@ -8,10 +8,11 @@ same batches as an uninterrupted one (the checkpoint stores epoch and batch posi
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Protocol, Sequence, Union
+from typing import Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -70,8 +71,11 @@ def resolve_source(spec: str, dataset_root: Optional[str] = None, default_split:
         except ImportError as exc:
             raise ValueError(f"data spec {spec!r}: codecbench.datasets is unavailable ({exc}); "
                              "use a folder or a file list") from exc
-        dataset = DATASETS.get(name)(root=dataset_root, split=split or default_split)
-        items = list(dataset)
+        factory = DATASETS.get(name)
+        wanted = {"root": dataset_root, "split": split or default_split}
+        accepted = inspect.signature(factory).parameters
+        dataset = factory(**{k: v for k, v in wanted.items() if v is not None and k in accepted})
+        items = list(dataset.utterances() if hasattr(dataset, "utterances") else dataset)
         if not items:
             raise ValueError(f"data spec {spec!r}: dataset yielded no utterances; check dataset_root")
         return items
@@ -216,5 +220,3 @@ def load_validation_set(items: Sequence[AudioItem], sample_rate: int, max_files:
         clips.append((item_name(item), torch.from_numpy(np.ascontiguousarray(audio)).view(1, 1, -1)))
     return clips
 
-
-DataSpec = Union[str, Sequence[AudioItem]]

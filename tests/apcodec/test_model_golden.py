@@ -103,8 +103,10 @@ def test_official_export_reload_round_trip(golden: dict, tmp_path: Path) -> None
 
 def test_folded_model_exports_official_format(golden: dict, tmp_path: Path) -> None:
     folded = load_official_checkpoint(golden["cfg"], golden["base"] / "encoder_00000000",
-                                      golden["base"] / "decoder_00000000").prepare_for_inference()
+                                      golden["base"] / "decoder_00000000").remove_weight_norm()
     path = save_checkpoint(folded, tmp_path / "tiny.pt")
+    with pytest.raises(CheckpointError, match="prepare_for_inference"):
+        save_checkpoint(folded.prepare_for_inference(), tmp_path / "fused.pt")
     again = load_checkpoint(path)
     x = golden["audio"]
     assert torch.allclose(again.decode(again.encode(x)), golden["model"].decode(golden["model"].encode(x)), atol=1e-5)

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,7 +31,7 @@ def test_two_process_gloo_run(tmp_path):
     config.write_text(
         "base: tiny\n"
         "train: {batch_size: 1, segment_size: 1240, log_interval: 1, checkpoint_interval: 0, validation_interval: 0,\n"
-        "        tensorboard: false, device: cpu,\n"
+        "        tensorboard: false, device: cpu, valid_holdout: 0,\n"
         "        extra: {discriminator: {mpd_channels: [4, 8, 16, 16, 16], mrd_channels: 4}}}\n")
     out = tmp_path / "run"
     port = free_port()

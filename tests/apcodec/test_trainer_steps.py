@@ -15,7 +15,7 @@ from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.task import APCodecTask, DiscriminatorConfig
 from apcodec.training import TrainConfig, Trainer
-from apcodec.training.data import FileItem, ResumableBatchSampler, resolve_source
+from apcodec.training.data import CropDataset, ResumableBatchSampler, resolve_source
 from apcodec.training.state import list_states, load_state
 
 SMALL_DISC = DiscriminatorConfig(mpd_channels=(4, 8, 16, 16, 16), mrd_channels=4)
@@ -59,6 +59,9 @@ def test_sources_folder_list_and_errors(tmp_path):
     assert [Path(i.path).name for i in resolve_source(str(listing))] == ["tone_1.wav", "tone_0.wav"]
     with pytest.raises(ValueError, match="not a folder"):
         resolve_source(str(tmp_path / "missing"))
+    builtin = resolve_source("dataset:builtin")  # codecbench dataset registry (embedded clips)
+    crop = CropDataset(builtin, 48000, 1240)[(0, 123)]
+    assert crop.shape == (1, 1240) and crop.dtype == torch.float32 and torch.equal(crop, CropDataset(builtin, 48000, 1240)[(0, 123)])
 
 
 def test_sampler_is_deterministic_sharded_and_resumable():

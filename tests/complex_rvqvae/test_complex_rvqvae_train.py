@@ -94,3 +94,21 @@ def test_cli_print_model_and_bad_config(capsys):
     assert '"kbps_per_stage": 1.0' in facts and '"frame_rate_hz": 90.909' in facts
     assert main(["--config", "no_such_config", "--print-model"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_cli_trains_exports_and_the_adapter_decodes(shared_fixtures: Path, tmp_path):
+    from codecbench.codecs import CODECS
+    from complex_rvqvae.train import main
+
+    folder = shared_fixtures / "apcodec_demo" / "vctk48" / "N_48"
+    out = tmp_path / "run"
+    assert main(["--config", "tiny", "--data", str(folder), "--out", str(out), "--steps", "2",
+                 "--segment-size", "1760", "--batch-size", "1"]) == 0
+    export = out / "export" / "complex_rvqvae.pt"
+    assert export.is_file() and (out / "checkpoints" / "state_00000002.pt").is_file()
+    audio, rate = load_audio(folder / "1.wav")
+    audio = resample(audio, rate, 16000)[:, 8000:12000]
+    for checkpoint in (export, out / "checkpoints" / "state_00000002.pt"):
+        codec = CODECS.get("complex_rvqvae")(bitrate=6, checkpoint=str(checkpoint))
+        decoded = codec.decode(codec.encode(audio))
+        assert decoded.shape == audio.shape and np.all(np.isfinite(decoded))
