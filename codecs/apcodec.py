@@ -75,7 +75,8 @@ class APCodecAdapter(Codec):
                     "(train with `codecbench train apcodec`) or official `encoder:` + `decoder:` files")
         for path in files:
             if not path.is_file():
-                return f"apcodec: weights file {path} does not exist"
+                return (f"apcodec: weights file {path} does not exist; train one with `codecbench train apcodec` "
+                        "or point checkpoint: (or encoder:/decoder:) at existing files")
         if self.device.startswith("cuda"):
             import torch
 

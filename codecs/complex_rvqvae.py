@@ -55,7 +55,8 @@ class ComplexRVQVAEAdapter(Codec):
             return ("complex_rvqvae: no weights given (none are public); set `checkpoint:` to a file "
                     "written by `python -m complex_rvqvae.train`")
         if not self.checkpoint.is_file():
-            return f"complex_rvqvae: checkpoint {self.checkpoint} does not exist"
+            return (f"complex_rvqvae: checkpoint {self.checkpoint} does not exist; train one with "
+                    "`codecbench train complex_rvqvae` or fix checkpoint:")
         if self.device.startswith("cuda"):
             import torch
 
