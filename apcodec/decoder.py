@@ -7,13 +7,14 @@ the phase is ``atan2(I, R)``. Attribute names equal the official ``Decoder``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.encoder import _blocks, run_branch
-from apcodec.modules import CausalConvTranspose1d, conv1d, init_convnext_, weight_norm
+from apcodec.modules import CausalConvTranspose1d, conv1d, init_convnext_, run_pair, weight_norm
 from apcodec.stft import causal_istft_audio, istft_audio
 
 
@@ -60,15 +61,28 @@ class APCodecDecoder(nn.Module):
         self.PHA_Decoder_output_R_conv = weight_norm(conv1d(causal, b, cfg.n_bins, cfg.output_kernel))
         self.PHA_Decoder_output_I_conv = weight_norm(conv1d(causal, b, cfg.n_bins, cfg.output_kernel))
 
+    #: run the two branches concurrently (set by :func:`apcodec.inference.optimise_for_inference`).
+    parallel_branches: bool = False
+
     def spectra(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Latent [B, D, N'] -> (logamp, pha, rea, imag), each [B, F, N]."""
         h = self.latent_input_conv(latent)
-        amp = run_branch(self.embed_logamp, self.norm_logamp, self.convnext_logamp, self.final_layer_norm_logamp,
-                         self.out_logamp, self.AMP_Decoder_upsample_input_conv(h))
-        logamp = self.AMP_Decoder_output_conv(amp.transpose(1, 2))
-        ph = run_branch(self.embed_pha, self.norm_pha, self.convnext_pha, self.final_layer_norm_pha,
-                        self.out_pha, self.PHA_Decoder_upsample_input_conv(h)).transpose(1, 2)
-        pha = torch.atan2(self.PHA_Decoder_output_I_conv(ph), self.PHA_Decoder_output_R_conv(ph))
+
+        def amp_branch() -> torch.Tensor:
+            amp = run_branch(self.embed_logamp, self.norm_logamp, self.convnext_logamp,
+                             self.final_layer_norm_logamp, self.out_logamp, self.AMP_Decoder_upsample_input_conv(h))
+            return self.AMP_Decoder_output_conv(amp.transpose(1, 2))
+
+        def pha_branch() -> torch.Tensor:
+            ph = run_branch(self.embed_pha, self.norm_pha, self.convnext_pha, self.final_layer_norm_pha,
+                            self.out_pha, self.PHA_Decoder_upsample_input_conv(h)).transpose(1, 2)
+            ri_conv: Optional[nn.Module] = getattr(self, "ri_conv", None)  # R and I stacked (inference)
+            if ri_conv is not None:
+                ri = ri_conv(ph)
+                return torch.atan2(ri[:, self.cfg.n_bins:], ri[:, : self.cfg.n_bins])
+            return torch.atan2(self.PHA_Decoder_output_I_conv(ph), self.PHA_Decoder_output_R_conv(ph))
+
+        logamp, pha = run_pair(amp_branch, pha_branch, self.parallel_branches and h.device.type == "cpu")
         mag = torch.exp(logamp)
         return logamp, pha, mag * torch.cos(pha), mag * torch.sin(pha)
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from apcodec.config import ModelConfig
-from apcodec.modules import ConvNeXtBlock, conv1d, init_convnext_, weight_norm
+from apcodec.modules import ConvNeXtBlock, conv1d, init_convnext_, run_pair, weight_norm
 from apcodec.quantizer import ResidualVectorQuantizer
 
 
@@ -57,12 +57,20 @@ class APCodecEncoder(nn.Module):
         self.latent_output_conv = weight_norm(conv1d(causal, b, cfg.latent_dim, cfg.latent_output_kernel))
         self.quantizer = ResidualVectorQuantizer(cfg.latent_dim, cfg.n_codebooks, cfg.codebook_size, cfg.codebook_dim)
 
+    #: run the two branches concurrently (set by :func:`apcodec.inference.optimise_for_inference`).
+    parallel_branches: bool = False
+
     def forward(self, logamp: torch.Tensor, pha: torch.Tensor) -> torch.Tensor:
         """[B, F, N] x 2 -> latent [B, D, N'] (N' = ceil(N / ratio) centred, N // ratio causal)."""
-        amp = run_branch(self.embed_logamp, self.norm_logamp, self.convnext_logamp,
-                         self.final_layer_norm_logamp, self.out_logamp, logamp)
-        amp = self.AMP_Encoder_downsample_output_conv(amp.transpose(1, 2))
-        ph = run_branch(self.embed_pha, self.norm_pha, self.convnext_pha,
-                        self.final_layer_norm_pha, self.out_pha, pha)
-        ph = self.PHA_Encoder_downsample_output_conv(ph.transpose(1, 2))
+        def amp_branch() -> torch.Tensor:
+            amp = run_branch(self.embed_logamp, self.norm_logamp, self.convnext_logamp,
+                             self.final_layer_norm_logamp, self.out_logamp, logamp)
+            return self.AMP_Encoder_downsample_output_conv(amp.transpose(1, 2))
+
+        def pha_branch() -> torch.Tensor:
+            ph = run_branch(self.embed_pha, self.norm_pha, self.convnext_pha,
+                            self.final_layer_norm_pha, self.out_pha, pha)
+            return self.PHA_Encoder_downsample_output_conv(ph.transpose(1, 2))
+
+        amp, ph = run_pair(amp_branch, pha_branch, self.parallel_branches and logamp.device.type == "cpu")
         return self.latent_output_conv(torch.cat([amp, ph], dim=1))

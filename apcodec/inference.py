@@ -31,6 +31,15 @@ if TYPE_CHECKING:
     from apcodec.model import APCodec
 
 
+def _mkldnn_linear_ok(x: torch.Tensor) -> bool:
+    """oneDNN's fused linear (``mkldnn::_linear_pointwise``) applies: fp32 CPU, no autograd, no autocast."""
+    return (_HAS_MKLDNN_LINEAR and x.device.type == "cpu" and x.dtype == torch.float32
+            and not x.requires_grad and not torch.is_autocast_enabled("cpu"))
+
+
+_HAS_MKLDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
 class FusedConvNeXtBlock(nn.Module):
     """Inference-only ConvNeXt-v2 block (centred), channels-last [B, T, C] -> [B, T, C]."""
 
@@ -44,12 +53,12 @@ class FusedConvNeXtBlock(nn.Module):
                 memory_format=torch.channels_last))
             self.register_buffer("dw_bias", conv.bias.detach().clone())
             w1, b1 = block.pwconv1.weight.detach(), block.pwconv1.bias.detach()
-            self.register_buffer("w1t", (w1 * block.norm.weight.detach()[None, :]).t().contiguous())
+            self.register_buffer("w1", (w1 * block.norm.weight.detach()[None, :]).contiguous())  # [I, C]
             self.register_buffer("b1", b1 + w1 @ block.norm.bias.detach())
             w2, b2 = block.pwconv2.weight.detach(), block.pwconv2.bias.detach()
-            self.register_buffer("w2t", w2.t().contiguous())                     # [I, C]
+            self.register_buffer("w2", w2.contiguous())                                         # [C, I]
             self.register_buffer("b2", b2 + w2 @ block.grn.beta.detach().reshape(-1))
-            self.register_buffer("gamma", block.grn.gamma.detach().reshape(1, -1, 1).clone())  # [1, I, 1]
+            self.register_buffer("gamma", block.grn.gamma.detach().reshape(1, 1, -1).clone())  # [1, 1, I]
         self.padding = conv.padding[0]
         self.groups = conv.groups
         self.eps = block.norm.eps
@@ -57,17 +66,42 @@ class FusedConvNeXtBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous()
+        batch, frames, channels = x.shape
         y = F.conv2d(x.transpose(1, 2).unsqueeze(2), self.dw_weight, self.dw_bias,
                      padding=(0, self.padding), groups=self.groups).squeeze(2).transpose(1, 2)
         y = F.layer_norm(y, (self.channels,), None, None, self.eps)
-        h = torch.matmul(y, self.w1t).add_(self.b1)                 # [B, T, I]
-        h = F.gelu(h) if h.requires_grad else torch._C._nn.gelu_(h)
+        fused = _mkldnn_linear_ok(x)
+        if fused:  # GEMM + bias + exact GELU in one oneDNN call (~15 % faster than MKL addmm here)
+            h = torch.ops.mkldnn._linear_pointwise(y.reshape(batch * frames, channels), self.w1, self.b1,
+                                                   "gelu", [], "none").view(batch, frames, -1)
+        else:
+            h = F.gelu(F.linear(y, self.w1, self.b1))
         # L2 norm over time as a GEMV (ones @ h^2): ~7x faster than a strided vector_norm on CPU.
-        ones = h.new_ones(h.shape[0], 1, h.shape[1])
-        gx = torch.bmm(ones, h * h).sqrt_()                          # [B, 1, I]
-        scale = 1.0 + self.gamma.transpose(1, 2) * (gx / (gx.mean(dim=-1, keepdim=True) + 1e-6))
-        w2 = self.w2t.unsqueeze(0) * scale.transpose(1, 2)           # [B, I, C]
-        return torch.baddbmm(x + self.b2, h, w2)
+        ones = h.new_ones(batch, 1, frames)
+        gx = torch.bmm(ones, h * h).sqrt_()                                  # [B, 1, I]
+        scale = 1.0 + self.gamma * (gx / (gx.mean(dim=-1, keepdim=True) + 1e-6))
+        w2 = self.w2.unsqueeze(0) * scale                                    # [B, C, I]: GRN folded
+        if fused:  # x + h @ w2^T + b2, the residual add fused into the GEMM
+            outs = [torch.ops.mkldnn._linear_pointwise.binary(h[i], x[i], w2[i], self.b2, "add")
+                    for i in range(batch)]
+            return outs[0].unsqueeze(0) if batch == 1 else torch.stack(outs)
+        return torch.baddbmm(x + self.b2, h, w2.transpose(1, 2))
+
+
+class FusedLinear(nn.Module):
+    """``nn.Linear`` through oneDNN's linear on CPU fp32 (falls back to ``F.linear``)."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.register_buffer("weight", linear.weight.detach().clone())
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., C_in] -> [..., C_out]
+        if _mkldnn_linear_ok(x):
+            y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), self.weight, self.bias,
+                                                   "none", [], "")
+            return y.view(*x.shape[:-1], -1)
+        return F.linear(x, self.weight, self.bias)
 
 
 class ChannelsLastConv1d(nn.Module):
@@ -92,20 +126,45 @@ class ChannelsLastConv1d(nn.Module):
         return y.squeeze(2)
 
 
+class ChannelsLastConvTranspose1d(ChannelsLastConv1d):
+    """Drop-in (centred) ConvTranspose1d as NHWC ``conv_transpose2d``; output is a [B, C, T] view of [B, T, C]."""
+
+    def __init__(self, conv: nn.ConvTranspose1d) -> None:
+        if conv.output_padding[0] or conv.dilation[0] != 1:
+            raise ValueError("ChannelsLastConvTranspose1d supports output_padding 0 and dilation 1 only")
+        super().__init__(conv)  # type: ignore[arg-type]  # same weight/bias/stride/padding fields
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, L] -> [B, C', L']
+        x4 = x.unsqueeze(2)
+        if not x4.is_contiguous(memory_format=torch.channels_last):
+            x4 = x4.contiguous(memory_format=torch.channels_last)
+        y = F.conv_transpose2d(x4, self.weight, self.bias, stride=(1, self.stride), padding=(0, self.padding),
+                               groups=self.groups)
+        return y.squeeze(2)
+
+
 _CL_CONVS = {
     "encoder": ("embed_logamp", "embed_pha", "AMP_Encoder_downsample_output_conv",
                 "PHA_Encoder_downsample_output_conv"),
-    "decoder": ("embed_logamp", "embed_pha", "AMP_Decoder_output_conv", "PHA_Decoder_output_R_conv",
-                "PHA_Decoder_output_I_conv"),
+    "decoder": ("AMP_Decoder_upsample_input_conv", "PHA_Decoder_upsample_input_conv", "embed_logamp", "embed_pha",
+                "AMP_Decoder_output_conv"),
 }
 
 
-def optimise_for_inference(model: "APCodec") -> "APCodec":
-    """Fold weight norm, fuse blocks (centred models), eval, no gradients; returns ``model``."""
+def optimise_for_inference(model: "APCodec", parallel_branches: bool = True) -> "APCodec":
+    """Fold weight norm, fuse blocks (centred models), eval, no gradients; returns ``model``.
+
+    Args:
+        model: the codec, modified in place.
+        parallel_branches: run the amplitude and phase branches concurrently when torch has
+            >= 2 intra-op threads (see :func:`apcodec.modules.run_pair`).
+    """
     remove_weight_norm(model)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    model.encoder.parallel_branches = parallel_branches
+    model.decoder.parallel_branches = parallel_branches
     if model.cfg.causal:
         return model
     for part_name, convs in _CL_CONVS.items():
@@ -115,8 +174,22 @@ def optimise_for_inference(model: "APCodec") -> "APCodec":
             for i, block in enumerate(blocks):
                 if isinstance(block, ConvNeXtBlock):
                     blocks[i] = FusedConvNeXtBlock(block)
+        for name in ("out_logamp", "out_pha"):
+            if type(getattr(part, name)) is nn.Linear:
+                setattr(part, name, FusedLinear(getattr(part, name)))
         for name in convs:
             conv = getattr(part, name)
             if type(conv) is nn.Conv1d:
                 setattr(part, name, ChannelsLastConv1d(conv))
+            elif type(conv) is nn.ConvTranspose1d:
+                setattr(part, name, ChannelsLastConvTranspose1d(conv))
+    dec = model.decoder
+    if getattr(dec, "ri_conv", None) is None:
+        r, i = dec.PHA_Decoder_output_R_conv, dec.PHA_Decoder_output_I_conv
+        stacked = nn.Conv1d(r.in_channels, r.out_channels + i.out_channels, r.kernel_size[0],
+                            padding=r.padding[0])
+        with torch.no_grad():
+            stacked.weight.copy_(torch.cat([r.weight, i.weight]))
+            stacked.bias.copy_(torch.cat([r.bias, i.bias]))
+        dec.ri_conv = ChannelsLastConv1d(stacked)  # one GEMM with 2F outputs instead of two
     return model

@@ -217,3 +217,41 @@ def init_convnext_(module: nn.Module) -> None:
             nn.init.trunc_normal_(sub.weight, std=0.02)
             if sub.bias is not None:
                 nn.init.zeros_(sub.bias)
+
+
+_BRANCH_POOL: Optional[Any] = None
+
+
+def run_pair(first: Any, second: Any, parallel: bool = False) -> tuple[Any, Any]:
+    """Run two independent callables, concurrently when ``parallel`` and >= 2 intra-op threads.
+
+    The amplitude and phase branches are independent, and their GEMMs (a few thousand rows by
+    256/512) scale worse over intra-op threads than two branches each on its own core. With
+    ``parallel``, the intra-op threads are split between the caller and one helper thread for the
+    call (torch ops release the GIL) and restored afterwards; grad/inference mode is carried over
+    to the helper. Not re-entrant: call it from one thread at a time.
+    """
+    threads = torch.get_num_threads()
+    if not parallel or threads < 2:
+        return first(), second()
+    global _BRANCH_POOL
+    if _BRANCH_POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _BRANCH_POOL = ThreadPoolExecutor(1, thread_name_prefix="apcodec-branch")
+    share = threads // 2  # torch's thread count is process-wide on some builds: set the same value on both
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    def helper() -> Any:
+        torch.set_num_threads(share)
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return second()
+
+    torch.set_num_threads(share)
+    future = _BRANCH_POOL.submit(helper)
+    try:
+        out = first()
+        second_out = future.result()
+    finally:
+        torch.set_num_threads(threads)
+    return out, second_out

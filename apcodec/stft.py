@@ -79,6 +79,8 @@ def causal_stft_spectra(audio: torch.Tensor, cfg: ModelConfig, history: Optional
 
 def istft_audio(rea: torch.Tensor, imag: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     """Official centred synthesis: real/imaginary [B, F, N] -> audio [B, (N - 1) * hop]."""
+    if rea.dtype not in (torch.float32, torch.float64):  # torch.complex rejects bf16/fp16 (autocast)
+        rea, imag = rea.float(), imag.float()
     spec = torch.complex(rea, imag)
     return torch.istft(spec, cfg.n_fft, hop_length=cfg.hop_size, win_length=cfg.win_size,
                        window=hann_window(cfg, rea.device, rea.dtype), center=True)
@@ -93,6 +95,8 @@ def synthesis_envelope(cfg: ModelConfig, device: Optional[torch.device] = None,
 
 def causal_frames(rea: torch.Tensor, imag: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
     """Windowed time-domain frames of a causal synthesis: [B, F, N] -> [B, win, N]."""
+    if rea.dtype not in (torch.float32, torch.float64):  # torch.complex rejects bf16/fp16 (autocast)
+        rea, imag = rea.float(), imag.float()
     frames = torch.fft.irfft(torch.complex(rea, imag), n=cfg.n_fft, dim=1)
     side = (cfg.n_fft - cfg.win_size) // 2
     window = hann_window(cfg, rea.device, rea.dtype)

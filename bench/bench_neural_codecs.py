@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+# Run as a script from a checkout where `hificodec` is not installed yet: use the repo root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @dataclass(frozen=True)

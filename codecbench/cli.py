@@ -150,8 +150,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from codecbench import weights
 
     if args.action == "list":
-        for status in weights.list_weights():
-            print(status)
+        statuses = weights.list_weights()
+        width = max(len(s.name) for s in statuses)
+        for status in statuses:
+            where = str(status.path) if status.present else f"missing (hub: {status.repo_id})"
+            print(f"{status.name:{width}s}  {'present' if status.present else 'absent ':7s}  "
+                  f"{status.description}\n{'':{width}s}  {where}")
         return 0
     if not args.name:
         raise CliError("weights fetch needs a NAME; see `codecbench weights list`")
@@ -232,12 +236,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [CliError, AudioError, CodecError, CodecUnavailable, RegistryError,
                                          MetricConfigError, StoreError, SuiteError, FileNotFoundError]
-    try:
-        from codecbench.datasets import DatasetError
+    from codecbench.datasets import DatasetError
+    from codecbench.weights import WeightsError
 
-        errors.append(DatasetError)
-    except ImportError:
-        pass
+    errors += [DatasetError, WeightsError]
     return tuple(errors)
 
 
