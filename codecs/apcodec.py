@@ -18,16 +18,18 @@ from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, CodecError, CodecUnavailable, Payload, file_digest
+from codecbench.codecs._torch import TorchCodec, codes_payload, fit_length
+from codecbench.codecs.base import CodecError, Payload, file_digest
 
 
-class APCodecAdapter(Codec):
+class APCodecAdapter(TorchCodec):
     """APCodec family. Options: ``config``, ``checkpoint`` | (``encoder`` + ``decoder``)."""
 
     name = "apcodec"
     description = "APCodec / APCodec+ / APCodec-S (own implementation; needs a checkpoint)"
     sample_rates = (48000, 24000, 16000)
     default_bitrates = (3.0, 4.5, 6.0, 12.0)
+    audio_error = "{name}: expected mono float32 [1, T>0] audio, got shape {shape}"
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", config: Optional[str] = None,
                  checkpoint: Optional[str] = None, encoder: Optional[str] = None,
@@ -59,8 +61,6 @@ class APCodecAdapter(Codec):
             raise ValueError(f"apcodec: {exc}") from None
         self.bitrate = cfg.bitrate_for(self.n_codebooks)
         self.sample_rate = cfg.sample_rate
-        self._model: Any = None
-        self._digests: Optional[dict[str, str]] = None
 
     # -- protocol hooks --------------------------------------------------------------------------
     def _files(self) -> list[Path]:
@@ -68,7 +68,7 @@ class APCodecAdapter(Codec):
             return [self.checkpoint]
         return [p for p in (self.encoder_path, self.decoder_path) if p is not None]
 
-    def unavailable_reason(self) -> Optional[str]:
+    def _missing_reason(self) -> Optional[str]:
         files = self._files()
         if not files:
             return ("apcodec: no weights given (no public 48 kHz checkpoint exists); set `checkpoint:` "
@@ -77,58 +77,40 @@ class APCodecAdapter(Codec):
             if not path.is_file():
                 return (f"apcodec: weights file {path} does not exist; train one with `codecbench train apcodec` "
                         "or point checkpoint: (or encoder:/decoder:) at existing files")
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                return f"apcodec: device {self.device} requested but CUDA is not available here"
         return None
 
+    def _compute_digest(self) -> Optional[dict[str, str]]:
+        if self.unavailable_reason() is not None:
+            return None
+        return {p.name: file_digest(p) for p in self._files()}
+
     def identity(self) -> dict[str, Any]:
-        if self._digests is None and self.unavailable_reason() is None:
-            self._digests = {p.name: file_digest(p) for p in self._files()}
         return {**super().identity(), "config": self.cfg.to_dict(), "n_codebooks": self.n_codebooks,
-                "weights": self._digests}
+                "weights": self._weights_digest()}
 
-    def _load(self) -> Any:
-        if self._model is None:
-            reason = self.unavailable_reason()
-            if reason:
-                raise CodecUnavailable(reason)
-            from apcodec.checkpoint import CheckpointError, load_checkpoint, load_official_checkpoint
+    def _build_model(self) -> Any:
+        from apcodec.checkpoint import CheckpointError, load_checkpoint, load_official_checkpoint
 
-            try:
-                if self.checkpoint is not None:
-                    model = load_checkpoint(self.checkpoint, self.cfg)
-                else:
-                    model = load_official_checkpoint(self.cfg, self.encoder_path, self.decoder_path)
-            except CheckpointError as exc:
-                raise CodecError(str(exc)) from None
-            self._model = model.to(self.device).prepare_for_inference()
-        return self._model
+        try:
+            if self.checkpoint is not None:
+                model = load_checkpoint(self.checkpoint, self.cfg)
+            else:
+                model = load_official_checkpoint(self.cfg, self.encoder_path, self.decoder_path)
+        except CheckpointError as exc:
+            raise CodecError(str(exc)) from None
+        return model.to(self.device).prepare_for_inference()
 
     # -- encode / decode ---------------------------------------------------------------------------
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
-        import torch
-
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 2 or audio.shape[0] != 1 or audio.shape[1] == 0:
-            raise CodecError(f"apcodec: expected mono float32 [1, T>0] audio, got shape {audio.shape}")
+        audio = self._checked_audio(audio)
         model = self._load()
-        codes = model.encode(torch.from_numpy(audio).to(self.device), self.n_codebooks)   # [1, n_q, N']
-        return Payload.from_codes(codes[0].cpu().numpy().astype(np.int32), self.cfg.codebook_size, audio.shape[1])
+        codes = model.encode(self._tensor(audio), self.n_codebooks)   # [1, n_q, N']
+        return codes_payload(codes[0], self.cfg.codebook_size, audio.shape[1])
 
     def decode(self, payload: Payload) -> np.ndarray:
-        import torch
-
-        if payload.codes is None:
-            raise CodecError("apcodec: payload carries no codes")
+        codes = self._payload_codes(payload)   # [n_q, N']
         model = self._load()
-        codes = torch.from_numpy(np.asarray(payload.codes, dtype=np.int64))[None].to(self.device)
-        wav = model.decode(codes)[:, : payload.num_samples].float().cpu().numpy()   # [1, T]
-        if wav.shape[1] < payload.num_samples:
-            wav = np.pad(wav, ((0, 0), (0, payload.num_samples - wav.shape[1])))
-        return np.ascontiguousarray(wav, dtype=np.float32)
+        return fit_length(model.decode(codes[None]).float().cpu().numpy(), payload.num_samples)   # [1, T]
 
 
 def _stored_config(path: Path) -> Optional[Any]:

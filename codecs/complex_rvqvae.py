@@ -16,16 +16,18 @@ from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, CodecError, CodecUnavailable, Payload, file_digest
+from codecbench.codecs._torch import TorchCodec, codes_payload, fit_length
+from codecbench.codecs.base import CodecError, Payload, file_digest
 
 
-class ComplexRVQVAEAdapter(Codec):
+class ComplexRVQVAEAdapter(TorchCodec):
     """Complex RVQ-VAE. Options: ``checkpoint`` (required to run), ``config``."""
 
     name = "complex_rvqvae"
     description = "complex-valued RVQ-VAE on the complex STFT (EuleroDec-style; own implementation, needs a checkpoint)"
     sample_rates = (48000, 24000, 16000)
     default_bitrates = (6.0, 12.0)
+    audio_error = "{name}: expected mono float32 [1, T>0] audio, got shape {shape}"
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", checkpoint: Optional[str] = None,
                  config: Optional[str] = None) -> None:
@@ -47,62 +49,43 @@ class ComplexRVQVAEAdapter(Codec):
             raise ValueError(f"complex_rvqvae: {exc}") from None
         self.bitrate = self.n_stages * self.cfg.kbps_per_stage
         self.sample_rate = self.cfg.sample_rate
-        self._model: Any = None
-        self._digest: Optional[str] = None
 
-    def unavailable_reason(self) -> Optional[str]:
+    def _missing_reason(self) -> Optional[str]:
         if self.checkpoint is None:
             return ("complex_rvqvae: no weights given (none are public); set `checkpoint:` to a file "
                     "written by `python -m complex_rvqvae.train`")
         if not self.checkpoint.is_file():
             return (f"complex_rvqvae: checkpoint {self.checkpoint} does not exist; train one with "
                     "`codecbench train complex_rvqvae` or fix checkpoint:")
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                return f"complex_rvqvae: device {self.device} requested but CUDA is not available here"
         return None
+
+    def _compute_digest(self) -> Optional[str]:
+        if self.unavailable_reason() is not None:
+            return None
+        assert self.checkpoint is not None
+        return file_digest(self.checkpoint)
 
     def identity(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        if self._digest is None and self.unavailable_reason() is None:
-            assert self.checkpoint is not None
-            self._digest = file_digest(self.checkpoint)
-        return {**super().identity(), "config": asdict(self.cfg), "n_stages": self.n_stages, "weights": self._digest}
+        return {**super().identity(), "config": asdict(self.cfg), "n_stages": self.n_stages,
+                "weights": self._weights_digest()}
 
-    def _load(self) -> Any:
-        if self._model is None:
-            reason = self.unavailable_reason()
-            if reason:
-                raise CodecUnavailable(reason)
-            from complex_rvqvae.checkpoint import load_model
+    def _build_model(self) -> Any:
+        from complex_rvqvae.checkpoint import load_model
 
-            try:
-                self._model = load_model(self.checkpoint, self.config, self.device)  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise CodecError(str(exc)) from None
-        return self._model
+        try:
+            return load_model(self.checkpoint, self.config, self.device)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise CodecError(str(exc)) from None
 
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
-        import torch
-
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 2 or audio.shape[0] != 1 or audio.shape[1] == 0:
-            raise CodecError(f"complex_rvqvae: expected mono float32 [1, T>0] audio, got shape {audio.shape}")
+        audio = self._checked_audio(audio)
         model = self._load()
-        codes = model.encode(torch.from_numpy(audio).to(self.device), self.n_stages)  # [1, n_stages, N']
-        return Payload.from_codes(codes[0].cpu().numpy().astype(np.int32), self.cfg.codebook_size, audio.shape[1])
+        codes = model.encode(self._tensor(audio), self.n_stages)  # [1, n_stages, N']
+        return codes_payload(codes[0], self.cfg.codebook_size, audio.shape[1])
 
     def decode(self, payload: Payload) -> np.ndarray:
-        import torch
-
-        if payload.codes is None:
-            raise CodecError("complex_rvqvae: payload carries no codes")
+        codes = self._payload_codes(payload)  # [n_stages, N']
         model = self._load()
-        codes = torch.from_numpy(np.asarray(payload.codes, dtype=np.int64))[None].to(self.device)
-        wav = model.decode(codes)[:, : payload.num_samples].float().cpu().numpy()  # [1, T]
-        if wav.shape[1] < payload.num_samples:
-            wav = np.pad(wav, ((0, 0), (0, payload.num_samples - wav.shape[1])))
-        return np.ascontiguousarray(wav, dtype=np.float32)
+        return fit_length(model.decode(codes[None]).float().cpu().numpy(), payload.num_samples)  # [1, T]

@@ -20,7 +20,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, CodecError, CodecUnavailable, Payload
+from codecbench.codecs._torch import (TorchCodec, codes_payload, fit_length, transformers_config,
+                                      transformers_reason, weights_stamp)
+from codecbench.codecs.base import Payload
 
 # name -> (sample rate, hop, codebooks) of the published models (used until a config is read)
 MODELS = {"dac_16khz": (16000, 320, 12), "dac_24khz": (24000, 320, 32), "dac_44khz": (44100, 512, 9)}
@@ -35,7 +37,7 @@ def _model_name(model: str) -> str:
     return key
 
 
-class DacAdapter(Codec):
+class DacAdapter(TorchCodec):
     """DAC with ``n_q`` codebooks. Options: ``model`` (``dac_16khz`` | ``dac_24khz`` | ``dac_44khz``),
     ``model_dir`` (or ``weights``: a local transformers folder). Without a bitrate all codebooks
     are used."""
@@ -48,18 +50,12 @@ class DacAdapter(Codec):
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", model: str = DEFAULT_MODEL,
                  model_dir: Optional[str] = None, weights: Optional[str] = None) -> None:
-        from codecbench import weights as wts
-
         super().__init__(bitrate, device)
         self.model_name = _model_name(model)
-        self._explicit = model_dir or weights
-        self._option = "model_dir" if model_dir or not weights else "weights"
-        self._path = wts.resolve(self.model_name, self._explicit)
-        self._model: Any = None
-        self._digest: Optional[dict[str, str]] = None
+        self._resolve_weights(self.model_name, "model_dir", model_dir, weights)
         self.sample_rate, self.hop_length, self.n_codebooks = MODELS[self.model_name]
         self.codebook_size = 1024
-        config = _read_config(self._path) if self._path is not None else None
+        config = transformers_config("DacConfig", self._path) if self._path is not None else None
         if config is not None:  # the folder's config is the truth (also for custom models)
             self.sample_rate = int(config.sampling_rate)
             self.hop_length = int(np.prod(config.downsampling_ratios))
@@ -79,68 +75,37 @@ class DacAdapter(Codec):
         self.bitrate = self.allowed_bitrates[self.n_q - 1]
 
     # -- availability and identity ----------------------------------------------------------------
-    def unavailable_reason(self) -> Optional[str]:
-        from codecbench import weights as wts
-
-        try:
-            import transformers  # noqa: F401
-        except ImportError:
-            return "dac needs transformers; pip install 'codecbench[neural]'"
-        if self._path is None:
-            return wts.missing_message(self.model_name, self._explicit, self._option)
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                return f"dac: device {self.device} requested but CUDA is not available here"
-        return None
+    def _missing_reason(self) -> Optional[str]:
+        return transformers_reason("dac") or super()._missing_reason()
 
     def identity(self) -> dict[str, Any]:
-        from codecbench import weights as wts
-
-        if self._digest is None and self._path is not None:
-            self._digest = wts.weights_digest(self._path)
         return {**super().identity(), "model": self.model_name, "n_q": self.n_q,
-                "sample_rate": self.sample_rate, "weights": self._digest}
+                "sample_rate": self.sample_rate, "weights": self._weights_digest()}
 
-    def _load(self) -> Any:
-        if self._model is None:
-            reason = self.unavailable_reason()
-            if reason:
-                raise CodecUnavailable(reason)
-            self._model = _load_model(str(self._path), self.device, _stamp(self._path))
-        return self._model
+    def _build_model(self) -> Any:
+        return _load_model(str(self._path), self.device, weights_stamp(self._path))
 
     # -- protocol -------------------------------------------------------------------------------------
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
         import torch
 
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 2 or audio.shape[0] != 1 or audio.shape[1] == 0:
-            raise CodecError(f"dac: expected mono float32 [1, T>0] audio, got {audio.shape}")
+        audio = self._checked_audio(audio)
         model = self._load()
         length = audio.shape[1]
         padded = np.pad(audio, ((0, 0), (0, (-length) % self.hop_length)))
         with torch.inference_mode():
-            x = torch.from_numpy(padded).unsqueeze(0).to(self.device)   # [1, 1, T]
+            x = self._tensor(padded).unsqueeze(0)   # [1, 1, T]
             out = model.encode(x, n_quantizers=self.n_q, return_dict=True)
-        codes = out.audio_codes[0, : self.n_q].cpu().numpy().astype(np.int32)  # [n_q, frames]
-        return Payload.from_codes(codes, self.codebook_size, length)
+        return codes_payload(out.audio_codes[0, : self.n_q], self.codebook_size, length)  # [n_q, frames]
 
     def decode(self, payload: Payload) -> np.ndarray:
         import torch
 
+        codes = self._payload_codes(payload).unsqueeze(0)   # [1, n_q, frames]
         model = self._load()
-        assert payload.codes is not None
-        codes = torch.from_numpy(np.asarray(payload.codes, dtype=np.int64)).unsqueeze(0).to(self.device)
         with torch.inference_mode():
             wav = model.decode(audio_codes=codes, return_dict=True).audio_values
-        wav = wav.reshape(1, -1).float().cpu().numpy()
-        if wav.shape[1] >= payload.num_samples:
-            wav = wav[:, : payload.num_samples]
-        else:
-            wav = np.pad(wav, ((0, 0), (0, payload.num_samples - wav.shape[1])))
-        return np.ascontiguousarray(wav, dtype=np.float32)
+        return fit_length(wav.reshape(1, -1).float().cpu().numpy(), payload.num_samples)
 
 
 @functools.lru_cache(maxsize=3)
@@ -150,19 +115,3 @@ def _load_model(path: str, device: str, stamp: float) -> Any:
     from transformers import DacModel
 
     return DacModel.from_pretrained(path).to(device).eval()
-
-
-def _stamp(path: Any) -> float:
-    from codecbench.weights import TRANSFORMERS_WEIGHT_FILES
-
-    return max((path / name).stat().st_mtime for name in ("config.json", *TRANSFORMERS_WEIGHT_FILES)
-               if (path / name).is_file())
-
-
-def _read_config(path: Any) -> Any:
-    """The folder's ``DacConfig``, or None without transformers (``unavailable_reason`` says so)."""
-    try:
-        from transformers import DacConfig
-    except ImportError:
-        return None
-    return DacConfig.from_pretrained(path)

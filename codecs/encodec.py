@@ -27,7 +27,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, CodecError, Payload
+from codecbench.codecs._torch import (TorchCodec, codes_payload, fit_length, transformers_config,
+                                      transformers_reason, weights_stamp)
+from codecbench.codecs.base import Payload
 
 MODELS = {"encodec_24khz": 24000, "encodec_48khz": 48000}
 BANDWIDTHS = {"encodec_24khz": (1.5, 3.0, 6.0, 12.0, 24.0), "encodec_48khz": (3.0, 6.0, 12.0, 24.0)}
@@ -42,7 +44,7 @@ def _model_name(model: str) -> str:
     return key
 
 
-class EncodecAdapter(Codec):
+class EncodecAdapter(TorchCodec):
     """Encodec at one bandwidth. Options: ``model`` (``encodec_24khz`` | ``encodec_48khz``),
     ``model_dir`` (or ``weights``: a local transformers folder), ``channels`` (1 or 2)."""
 
@@ -51,23 +53,18 @@ class EncodecAdapter(Codec):
                    "(option model: encodec_48khz)")
     sample_rates = (24000, 48000)
     default_bitrates = BANDWIDTHS["encodec_24khz"]
+    audio_error = "{name}: expected float32 [{channels}, T>0] audio, got {shape}"
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", model: str = "encodec_24khz",
                  model_dir: Optional[str] = None, weights: Optional[str] = None,
                  channels: Optional[int] = None) -> None:
-        from codecbench import weights as wts
-
         super().__init__(bitrate, device)
         self.model_name = _model_name(model)
-        self._explicit = model_dir or weights
-        self._option = "model_dir" if model_dir or not weights else "weights"
-        self._path = wts.resolve(self.model_name, self._explicit)
-        self._model: Any = None
-        self._digest: Optional[dict[str, str]] = None
+        self._resolve_weights(self.model_name, "model_dir", model_dir, weights)
         self.sample_rate = MODELS[self.model_name]
         allowed = BANDWIDTHS[self.model_name]
         model_channels = 2 if self.model_name == "encodec_48khz" else 1
-        config = _read_config(self._path) if self._path is not None else None
+        config = transformers_config("EncodecConfig", self._path) if self._path is not None else None
         if config is not None:  # the folder's config is the truth (also for custom models)
             self.sample_rate = int(config.sampling_rate)
             allowed = tuple(float(b) for b in config.target_bandwidths)
@@ -86,52 +83,26 @@ class EncodecAdapter(Codec):
                              f"got {channels}")
 
     # -- availability and identity ----------------------------------------------------------------
-    def unavailable_reason(self) -> Optional[str]:
-        from codecbench import weights as wts
-
-        try:
-            import transformers  # noqa: F401
-        except ImportError:
-            return "encodec needs transformers; pip install 'codecbench[neural]'"
-        if self._path is None:
-            return wts.missing_message(self.model_name, self._explicit, self._option)
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                return f"encodec: device {self.device} requested but CUDA is not available here"
-        return None
+    def _missing_reason(self) -> Optional[str]:
+        return transformers_reason("encodec") or super()._missing_reason()
 
     def identity(self) -> dict[str, Any]:
-        from codecbench import weights as wts
-
-        if self._digest is None and self._path is not None:
-            self._digest = wts.weights_digest(self._path)
         return {**super().identity(), "model": self.model_name, "channels": self.channels,
-                "sample_rate": self.sample_rate, "weights": self._digest}
+                "sample_rate": self.sample_rate, "weights": self._weights_digest()}
 
-    def _load(self) -> Any:
-        if self._model is None:
-            reason = self.unavailable_reason()
-            if reason:
-                from codecbench.codecs.base import CodecUnavailable
-
-                raise CodecUnavailable(reason)
-            self._model = _load_model(str(self._path), self.device, _stamp(self._path))
-        return self._model
+    def _build_model(self) -> Any:
+        return _load_model(str(self._path), self.device, weights_stamp(self._path))
 
     # -- protocol -------------------------------------------------------------------------------------
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
         import torch
 
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 2 or audio.shape[0] != self.channels or audio.shape[1] == 0:
-            raise CodecError(f"encodec: expected float32 [{self.channels}, T>0] audio, got {audio.shape}")
+        audio = self._checked_audio(audio)
         model = self._load()
         if self.channels != self.model_channels:  # mono into the stereo model: same signal on both sides
             audio = np.repeat(audio, self.model_channels, axis=0)
         with torch.inference_mode():
-            x = torch.from_numpy(audio).unsqueeze(0).to(self.device)
+            x = self._tensor(audio).unsqueeze(0)
             out = model.encode(x, bandwidth=self.bitrate, return_dict=True)
         codes = out.audio_codes[:, 0].cpu().numpy()          # [chunks, n_q, L]
         pad = int(out.last_frame_pad_length or 0)
@@ -140,39 +111,29 @@ class EncodecAdapter(Codec):
             chunks[-1] = chunks[-1][:, : chunks[-1].shape[-1] - pad]  # drop stacking padding: not sent
         frames = [int(c.shape[-1]) for c in chunks]
         scales = None if out.audio_scales[0] is None else [float(s.reshape(-1)[0]) for s in out.audio_scales]
-        return Payload.from_codes(np.concatenate(chunks, axis=-1).astype(np.int32),
-                                  model.config.codebook_size, audio.shape[1], chunk_frames=frames,
-                                  scales=scales)
+        return codes_payload(np.concatenate(chunks, axis=-1), model.config.codebook_size, audio.shape[1],
+                             chunk_frames=frames, scales=scales)
 
     def decode(self, payload: Payload) -> np.ndarray:
         import torch
 
+        codes = self._payload_codes(payload)   # [n_q, sum of chunk frames]
         model = self._load()
-        assert payload.codes is not None
         frames: list[int] = list(payload.side["chunk_frames"])
-        codes = torch.from_numpy(np.asarray(payload.codes, dtype=np.int64))
         full = frames[0]
         parts = []
         for chunk in codes.split(frames, dim=-1):
             parts.append(torch.nn.functional.pad(chunk, (0, full - chunk.shape[-1])))
-        stacked = torch.stack(parts).unsqueeze(1).to(self.device)  # [chunks, 1, n_q, L]
+        stacked = torch.stack(parts).unsqueeze(1)  # [chunks, 1, n_q, L]
         scales = payload.side.get("scales")
         scale_list = ([None] * len(frames) if scales is None
                       else [torch.tensor([[s]], device=self.device) for s in scales])
         with torch.inference_mode():
             out = model.decode(stacked, scale_list, last_frame_pad_length=full - frames[-1], return_dict=True)
-        wav = out.audio_values[0].float().cpu().numpy()      # [model_channels, T']
-        wav = _fit_length(wav, payload.num_samples)
+        wav = fit_length(out.audio_values[0].float().cpu().numpy(), payload.num_samples)  # [model_channels, T]
         if self.channels != wav.shape[0]:
-            wav = wav.mean(axis=0, keepdims=True)
-        return np.ascontiguousarray(wav, dtype=np.float32)
-
-
-def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
-    """Trim or zero-pad ``[C, T]`` audio on the right to ``length`` samples."""
-    if audio.shape[-1] >= length:
-        return audio[..., :length]
-    return np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
+            wav = np.ascontiguousarray(wav.mean(axis=0, keepdims=True), dtype=np.float32)
+        return wav
 
 
 @functools.lru_cache(maxsize=3)
@@ -182,19 +143,3 @@ def _load_model(path: str, device: str, stamp: float) -> Any:
     from transformers import EncodecModel
 
     return EncodecModel.from_pretrained(path).to(device).eval()
-
-
-def _stamp(path: Any) -> float:
-    from codecbench.weights import TRANSFORMERS_WEIGHT_FILES
-
-    return max((path / name).stat().st_mtime for name in ("config.json", *TRANSFORMERS_WEIGHT_FILES)
-               if (path / name).is_file())
-
-
-def _read_config(path: Any) -> Any:
-    """The folder's ``EncodecConfig``, or None without transformers (``unavailable_reason`` says so)."""
-    try:
-        from transformers import EncodecConfig
-    except ImportError:
-        return None
-    return EncodecConfig.from_pretrained(path)

@@ -16,12 +16,13 @@ from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs.base import Codec, CodecError, CodecUnavailable, Payload
+from codecbench.codecs._torch import TorchCodec, codes_payload, fit_length
+from codecbench.codecs.base import CodecError, Payload
 
 BITRATE_PRESETS = {2.0: "16k-320d", 3.0: "24k-320d", 4.0: "24k-240d"}
 
 
-class HiFiCodecAdapter(Codec):
+class HiFiCodecAdapter(TorchCodec):
     """HiFi-Codec. Options: ``config`` (preset ``16k-320d`` | ``24k-320d`` | ``24k-240d`` or a JSON
     path), ``checkpoint`` (or ``weights``: an AcademiCodec checkpoint file)."""
 
@@ -32,7 +33,6 @@ class HiFiCodecAdapter(Codec):
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", config: Optional[str] = None,
                  checkpoint: Optional[str] = None, weights: Optional[str] = None) -> None:
-        from codecbench import weights as wts
         from hificodec import HiFiCodecConfig, HiFiCodecConfigError
 
         super().__init__(bitrate, device)
@@ -53,73 +53,41 @@ class HiFiCodecAdapter(Codec):
                              f"allowed: {allowed}")
         self.bitrate = declared
         self.sample_rate = self.config.sampling_rate
-        self._explicit = checkpoint or weights
-        self._option = "checkpoint" if checkpoint or not weights else "weights"
         self.weights_name = f"hificodec_{self.preset.replace('-', '_')}" if self.preset else None
-        if self.weights_name:
-            self._path = wts.resolve(self.weights_name, self._explicit)
-        else:
-            from pathlib import Path
+        self._resolve_weights(self.weights_name, "checkpoint", checkpoint, weights)
 
-            self._path = Path(self._explicit) if self._explicit and Path(self._explicit).is_file() else None
-        self._model: Any = None
-        self._digest: Optional[dict[str, str]] = None
-
-    def unavailable_reason(self) -> Optional[str]:
-        from codecbench import weights as wts
-
-        if self._path is None:
-            if self.weights_name:
-                return wts.missing_message(self.weights_name, self._explicit, self._option)
+    def _missing_reason(self) -> Optional[str]:
+        if self._path is None and not self.weights_name:
             where = f"{self._explicit} does not exist" if self._explicit else "none given"
             return f"hificodec with a custom config needs `checkpoint:` (an AcademiCodec file); {where}"
-        if self.device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                return f"hificodec: device {self.device} requested but CUDA is not available here"
-        return None
+        return super()._missing_reason()
 
     def identity(self) -> dict[str, Any]:
-        from codecbench import weights as wts
+        return {**super().identity(), "config": asdict(self.config), "weights": self._weights_digest()}
 
-        if self._digest is None and self._path is not None:
-            self._digest = wts.weights_digest(self._path)
-        return {**super().identity(), "config": asdict(self.config), "weights": self._digest}
+    def _build_model(self) -> Any:
+        from hificodec import CheckpointError, HiFiCodec
 
-    def _load(self) -> Any:
-        if self._model is None:
-            reason = self.unavailable_reason()
-            if reason:
-                raise CodecUnavailable(reason)
-            from hificodec import CheckpointError, HiFiCodec
-
-            try:
-                self._model = HiFiCodec.from_checkpoint(self._path, self.config, self.device)
-            except CheckpointError as exc:
-                raise CodecError(str(exc)) from None
-        return self._model
+        try:
+            return HiFiCodec.from_checkpoint(self._path, self.config, self.device)
+        except CheckpointError as exc:
+            raise CodecError(str(exc)) from None
 
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
         import torch
 
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim != 2 or audio.shape[0] != 1 or audio.shape[1] == 0:
-            raise CodecError(f"hificodec: expected mono float32 [1, T>0] audio, got {audio.shape}")
+        audio = self._checked_audio(audio)
         model = self._load()
         with torch.inference_mode():
-            encoded = model.encode(torch.from_numpy(audio).to(self.device))   # [1, F, 4]
-        codes = encoded.codes[0].t().cpu().numpy().astype(np.int32)           # [4, F]
-        return Payload.from_codes(codes, self.config.n_codes, audio.shape[1])
+            encoded = model.encode(self._tensor(audio))   # [1, F, 4]
+        return codes_payload(encoded.codes[0].t(), self.config.n_codes, audio.shape[1])   # [4, F]
 
     def decode(self, payload: Payload) -> np.ndarray:
         import torch
 
+        codes = self._payload_codes(payload).t().unsqueeze(0)   # [1, F, 4]
         model = self._load()
-        assert payload.codes is not None
-        codes = torch.from_numpy(np.asarray(payload.codes, dtype=np.int64)).t().unsqueeze(0).to(self.device)
         with torch.inference_mode():
             wav = model.decode(codes, payload.num_samples)[0].float().cpu().numpy()   # [1, T]
-        if wav.shape[1] < payload.num_samples:  # cannot happen (frames cover the input); keep the contract
-            wav = np.pad(wav, ((0, 0), (0, payload.num_samples - wav.shape[1])))
-        return np.ascontiguousarray(wav, dtype=np.float32)
+        # the model cuts to num_samples (all of it when 0); padding cannot happen but keeps the contract
+        return fit_length(wav, payload.num_samples or wav.shape[1])

@@ -1,12 +1,14 @@
-"""Encode/decode real-time factor of the neural codec adapters (random weights, no downloads).
+"""Encode/decode real-time factor of every codec adapter, classic and neural (no downloads).
 
-Speed does not depend on the weights' values, so every model is built from its published
-architecture with random initialisation, saved to a temporary folder in the format its adapter
-loads, and run end to end through the adapter (``encode`` -> ``Payload`` -> ``decode``) on
-``--seconds`` of audio. RTF = processing time / audio duration (lower is faster; < 1 is faster
-than real time). Times are the median of ``--repeat`` runs after one warm-up.
+Classic codecs (Opus, MP3, AAC through PyAV) run as they are. Neural speed does not depend on
+the weights' values, so every model is built from its published architecture with random
+initialisation, saved to a temporary folder in the format its adapter loads, and run end to end
+through the adapter (``encode`` -> ``Payload`` -> ``decode``) on ``--seconds`` of audio.
+RTF = processing time / audio duration (lower is faster; < 1 is faster than real time). Times
+are the median of ``--repeat`` runs after one warm-up; the last columns are each codec's total
+time as a ratio to Encodec 24 kHz measured in the same run (the usual reference neural codec).
 
-    python bench/bench_neural_codecs.py [--device cpu] [--seconds 10] [--repeat 3] [--threads N]
+    python bench/bench_codecs.py [--device cpu] [--seconds 10] [--repeat 3] [--threads N] [--only opus]
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ def _encodec(rate: int) -> Callable[[Path], Path]:
                                               chunk_length_s=1.0, overlap=0.01,
                                               target_bandwidths=[3.0, 6.0, 12.0, 24.0],
                                               use_causal_conv=False, norm_type="time_group_norm")
-        EncodecModel(EncodecConfig(**extra)).save_pretrained(folder)
+        model = EncodecModel(EncodecConfig(**extra))
+        _record(folder, model)
+        model.save_pretrained(folder)
         return folder
     return build
 
@@ -57,7 +61,9 @@ def _dac(rate: int) -> Callable[[Path], Path]:
 
         config = DacConfig(sampling_rate=rate, downsampling_ratios=ratios, upsampling_ratios=ratios[::-1],
                            n_codebooks=n_codebooks)
-        DacModel(config).save_pretrained(folder)
+        model = DacModel(config)
+        _record(folder, model)
+        model.save_pretrained(folder)
         return folder
     return build
 
@@ -67,6 +73,7 @@ def _hificodec(preset: str) -> Callable[[Path], Path]:
         from hificodec import PRESETS, HiFiCodec
 
         model = HiFiCodec.from_config(PRESETS[preset])
+        _record(folder, model)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"HiFi-Codec-{preset}"
         torch.save({part: getattr(model, part).state_dict() for part in ("generator", "encoder", "quantizer")}, path)
@@ -74,12 +81,57 @@ def _hificodec(preset: str) -> Callable[[Path], Path]:
     return build
 
 
+_PARAMS: dict[Path, int] = {}  # model size recorded by each builder, keyed by its folder
+
+
+def _record(folder: Path, model: torch.nn.Module) -> None:
+    _PARAMS[folder] = sum(p.numel() for p in model.parameters())
+
+
+def _nothing(folder: Path) -> Path:
+    return folder
+
+
+def _apcodec(config: str) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        from apcodec import APCodec, load_config
+        from apcodec.checkpoint import save_checkpoint
+
+        folder.mkdir(parents=True, exist_ok=True)
+        model = APCodec.from_config(load_config(config).model)
+        _record(folder, model)
+        return save_checkpoint(model, folder / "apcodec.pt")
+    return build
+
+
+def _complex_rvqvae(config: str) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        from complex_rvqvae.checkpoint import save_checkpoint
+        from complex_rvqvae.config import load_config
+        from complex_rvqvae.model import ComplexRVQVAE
+
+        folder.mkdir(parents=True, exist_ok=True)
+        model_cfg, _, _ = load_config(config)
+        model = ComplexRVQVAE.from_config(model_cfg)
+        _record(folder, model)
+        return save_checkpoint(model, folder / "crvq.pt")
+    return build
+
+
 def cases() -> list[Case]:
+    from codecbench.codecs import CODECS
     from codecbench.codecs.dac import DacAdapter
     from codecbench.codecs.encodec import EncodecAdapter
     from codecbench.codecs.hificodec import HiFiCodecAdapter
 
     out = [
+        Case("opus @12", _nothing, lambda p, d: CODECS.get("opus")(12.0, d)),
+        Case("mp3 @32", _nothing, lambda p, d: CODECS.get("mp3")(32.0, d)),
+        Case("aac @32", _nothing, lambda p, d: CODECS.get("aac")(32.0, d)),
+        Case("apcodec 48k @6", _apcodec("48k_6kbps"),
+             lambda p, d: CODECS.get("apcodec")(6.0, d, config="48k_6kbps", checkpoint=str(p))),
+        Case("complex_rvqvae 48k @6", _complex_rvqvae("48k"),
+             lambda p, d: CODECS.get("complex_rvqvae")(6.0, d, config="48k", checkpoint=str(p))),
         Case("encodec 24k @6", _encodec(24000), lambda p, d: EncodecAdapter(6.0, d, model_dir=str(p))),
         Case("encodec 48k @6", _encodec(48000),
              lambda p, d: EncodecAdapter(6.0, d, model="encodec_48khz", model_dir=str(p))),
@@ -120,14 +172,16 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.seconds:g} s of audio, "
           f"median of {args.repeat}")
-    print("| codec | rate | params (M) | measured kbps | encode RTF | decode RTF |")
-    print("|---|---|---|---|---|---|")
+    print("| codec | rate | params (M) | measured kbps | encode RTF | decode RTF | enc+dec vs Encodec 24k |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():
             if args.only and args.only not in case.label:
                 continue
-            path = case.build(Path(tmp) / case.label.replace(" ", "_"))
+            folder = Path(tmp) / case.label.replace(" ", "_")
+            path = case.build(folder)
             codec = case.make(path, args.device)
             rate = codec.sample_rate  # type: ignore[attr-defined]
             n = int(args.seconds * rate)
@@ -135,11 +189,14 @@ def main() -> None:
             audio = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(n)).astype(np.float32)[None]
             enc_s, payload = _median_time(lambda: codec.encode(audio), args.repeat, args.device)  # type: ignore
             dec_s, _ = _median_time(lambda: codec.decode(payload), args.repeat, args.device)  # type: ignore
-            model = codec._load()  # type: ignore[attr-defined]
-            params = sum(p.numel() for p in model.parameters()) / 1e6
-            print(f"| {case.label} | {rate} | {params:.1f} | {payload.kbps(args.seconds):.3f} | "  # type: ignore
-                  f"{enc_s / args.seconds:.3f} | {dec_s / args.seconds:.3f} |", flush=True)
-            del codec, model
+            params = f"{_PARAMS[folder] / 1e6:.1f}" if folder in _PARAMS else "-"
+            rows.append((case.label, rate, params, payload.kbps(args.seconds), enc_s / args.seconds,  # type: ignore
+                         dec_s / args.seconds))
+            print(f"  measured {case.label}", file=sys.stderr, flush=True)
+            del codec
+    reference = next((r[4] + r[5] for r in rows if r[0].startswith("encodec 24k")), float("nan"))
+    for label, rate, params, kbps, enc, dec in rows:
+        print(f"| {label} | {rate} | {params} | {kbps:.3f} | {enc:.3f} | {dec:.3f} | {(enc + dec) / reference:.2f}x |")
 
 
 if __name__ == "__main__":
