@@ -44,13 +44,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, pad), "reflect")
             t += pad
         x = x.view(b, c, t // self.period, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(self.convs, self.conv_post, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -79,13 +73,19 @@ class ResolutionDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Audio [B, 1, T] -> (logits [B, K], feature maps)."""
         x = self.spectrogram(x.squeeze(1)).unsqueeze(1)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
+        return _conv_stack(self.convs, self.conv_post, x)
+
+
+def _conv_stack(convs: nn.ModuleList, conv_post: nn.Module,
+                x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """lrelu(conv) layers then ``conv_post``: (flattened logits [B, K], every layer's output)."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
         fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+    x = conv_post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1, -1), fmap
 
 
 def _run_pair(discs: nn.ModuleList, real: torch.Tensor, fake: torch.Tensor) -> DiscOutput:

@@ -11,6 +11,7 @@ feeding a signal in pieces gives the same output as feeding it at once.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import torch
@@ -220,6 +221,15 @@ def init_convnext_(module: nn.Module) -> None:
 
 
 _BRANCH_POOL: Optional[Any] = None
+
+
+def _forget_branch_pool() -> None:  # a forked child does not inherit the helper thread
+    global _BRANCH_POOL
+    _BRANCH_POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_branch_pool)
 
 
 def run_pair(first: Any, second: Any, parallel: bool = False) -> tuple[Any, Any]:

@@ -175,6 +175,9 @@ def main() -> None:
     parser.add_argument("--context", default="spawn", choices=["spawn", "forkserver", "fork"])
     parser.add_argument("--repeat", type=int, default=3,
                         help="alternate naive and harness rounds this often; the fastest round of each counts")
+    parser.add_argument("--codec-rtf", default="opus,mp3,aac,apcodec,encodec 24k",
+                        help="after the metrics, print the encode/decode RTF of these codecs (bench_codecs "
+                             "--only filters, comma-separated; empty to skip)")
     args = parser.parse_args()
 
     pairs = load_pairs(args.root, args.codecs.split(","), args.seconds, args.pairs)
@@ -227,6 +230,12 @@ def main() -> None:
           f"overhead above the limit {100 * (pool_est / limit - 1):+.1f}%")
     print(f"load average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {cores} cores "
           "(wall-clock numbers are only meaningful on an otherwise idle machine)")
+    for only in filter(None, (c.strip() for c in args.codec_rtf.split(","))):
+        import subprocess
+
+        print(f"\ncodec speed ({only}), bench/bench_codecs.py on {args.seconds:g} s of audio:", flush=True)
+        subprocess.run([sys.executable, str(REPO / "bench" / "bench_codecs.py"), "--seconds", str(args.seconds),
+                        "--repeat", "3", "--only", only], check=False)
     if not identical:
         sys.exit(1)
 

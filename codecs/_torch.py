@@ -9,6 +9,7 @@ imported inside the methods so that ``codecbench list codecs`` stays cheap.
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -141,6 +142,45 @@ def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     else:
         audio = np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+class TransformersCodec(TorchCodec):
+    """Base of the adapters that run a ``transformers`` model (DAC, Encodec).
+
+    The weights are a local transformers folder (option ``model_dir`` or its alias ``weights``)
+    or the Hugging Face cache entry ``model_name``; the folder's config, when readable, is the
+    truth about rates and codebooks (see :meth:`_config`).
+    """
+
+    # transformers class names, e.g. "DacModel" / "DacConfig"
+    model_class: ClassVar[str] = ""
+    config_class: ClassVar[str] = ""
+
+    def __init__(self, bitrate: Optional[float], device: str, model_name: str, model_dir: Optional[str],
+                 weights: Optional[str]) -> None:
+        super().__init__(bitrate, device)
+        self.model_name = model_name
+        self._resolve_weights(model_name, "model_dir", model_dir, weights)
+
+    def _config(self) -> Any:
+        """The weights folder's config; None when absent or without transformers."""
+        return transformers_config(self.config_class, self._path) if self._path is not None else None
+
+    def _missing_reason(self) -> Optional[str]:
+        return transformers_reason(self.name) or super()._missing_reason()
+
+    def _build_model(self) -> Any:
+        assert self._path is not None
+        return _pretrained(self.model_class, str(self._path), self.device, weights_stamp(self._path))
+
+
+@functools.lru_cache(maxsize=6)
+def _pretrained(model_class: str, path: str, device: str, stamp: float) -> Any:
+    """One loaded model per (class, folder, device, weights mtime): a bitrate sweep builds one
+    adapter per bitrate, and they all share the model instead of re-reading it."""
+    import transformers
+
+    return getattr(transformers, model_class).from_pretrained(path).to(device).eval()
 
 
 def transformers_reason(name: str) -> Optional[str]:

@@ -15,13 +15,11 @@ trimmed or zero-padded to the input length.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs._torch import (TorchCodec, codes_payload, fit_length, transformers_config,
-                                      transformers_reason, weights_stamp)
+from codecbench.codecs._torch import TransformersCodec, codes_payload, fit_length
 from codecbench.codecs.base import Payload
 
 # name -> (sample rate, hop, codebooks) of the published models (used until a config is read)
@@ -37,12 +35,14 @@ def _model_name(model: str) -> str:
     return key
 
 
-class DacAdapter(TorchCodec):
+class DacAdapter(TransformersCodec):
     """DAC with ``n_q`` codebooks. Options: ``model`` (``dac_16khz`` | ``dac_24khz`` | ``dac_44khz``),
     ``model_dir`` (or ``weights``: a local transformers folder). Without a bitrate all codebooks
     are used."""
 
     name = "dac"
+    model_class = "DacModel"
+    config_class = "DacConfig"
     description = ("DAC via transformers; kbps = n_codebooks x 10 bits x frame rate: 24 kHz 0.75-24 "
                    "(default), 16 kHz 0.5-6, 44.1 kHz 0.861-7.75 (option model)")
     sample_rates = (16000, 24000, 44100)
@@ -50,12 +50,10 @@ class DacAdapter(TorchCodec):
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", model: str = DEFAULT_MODEL,
                  model_dir: Optional[str] = None, weights: Optional[str] = None) -> None:
-        super().__init__(bitrate, device)
-        self.model_name = _model_name(model)
-        self._resolve_weights(self.model_name, "model_dir", model_dir, weights)
+        super().__init__(bitrate, device, _model_name(model), model_dir, weights)
         self.sample_rate, self.hop_length, self.n_codebooks = MODELS[self.model_name]
         self.codebook_size = 1024
-        config = transformers_config("DacConfig", self._path) if self._path is not None else None
+        config = self._config()
         if config is not None:  # the folder's config is the truth (also for custom models)
             self.sample_rate = int(config.sampling_rate)
             self.hop_length = int(np.prod(config.downsampling_ratios))
@@ -75,15 +73,9 @@ class DacAdapter(TorchCodec):
         self.bitrate = self.allowed_bitrates[self.n_q - 1]
 
     # -- availability and identity ----------------------------------------------------------------
-    def _missing_reason(self) -> Optional[str]:
-        return transformers_reason("dac") or super()._missing_reason()
-
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "model": self.model_name, "n_q": self.n_q,
                 "sample_rate": self.sample_rate, "weights": self._weights_digest()}
-
-    def _build_model(self) -> Any:
-        return _load_model(str(self._path), self.device, weights_stamp(self._path))
 
     # -- protocol -------------------------------------------------------------------------------------
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
@@ -106,12 +98,3 @@ class DacAdapter(TorchCodec):
         with torch.inference_mode():
             wav = model.decode(audio_codes=codes, return_dict=True).audio_values
         return fit_length(wav.reshape(1, -1).float().cpu().numpy(), payload.num_samples)
-
-
-@functools.lru_cache(maxsize=3)
-def _load_model(path: str, device: str, stamp: float) -> Any:
-    """One loaded model per (folder, device, weights mtime): a bitrate sweep builds one adapter
-    per bitrate, and they all share the model instead of re-reading it."""
-    from transformers import DacModel
-
-    return DacModel.from_pretrained(path).to(device).eval()

@@ -22,13 +22,11 @@ travel in ``Payload.side`` (one float per second; not counted, like a header).
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs._torch import (TorchCodec, codes_payload, fit_length, transformers_config,
-                                      transformers_reason, weights_stamp)
+from codecbench.codecs._torch import TransformersCodec, codes_payload, fit_length
 from codecbench.codecs.base import Payload
 
 MODELS = {"encodec_24khz": 24000, "encodec_48khz": 48000}
@@ -44,11 +42,13 @@ def _model_name(model: str) -> str:
     return key
 
 
-class EncodecAdapter(TorchCodec):
+class EncodecAdapter(TransformersCodec):
     """Encodec at one bandwidth. Options: ``model`` (``encodec_24khz`` | ``encodec_48khz``),
     ``model_dir`` (or ``weights``: a local transformers folder), ``channels`` (1 or 2)."""
 
     name = "encodec"
+    model_class = "EncodecModel"
+    config_class = "EncodecConfig"
     description = ("Encodec via transformers; 24 kHz mono 1.5-24 kbps, 48 kHz stereo 3-24 kbps "
                    "(option model: encodec_48khz)")
     sample_rates = (24000, 48000)
@@ -58,13 +58,11 @@ class EncodecAdapter(TorchCodec):
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", model: str = "encodec_24khz",
                  model_dir: Optional[str] = None, weights: Optional[str] = None,
                  channels: Optional[int] = None) -> None:
-        super().__init__(bitrate, device)
-        self.model_name = _model_name(model)
-        self._resolve_weights(self.model_name, "model_dir", model_dir, weights)
+        super().__init__(bitrate, device, _model_name(model), model_dir, weights)
         self.sample_rate = MODELS[self.model_name]
         allowed = BANDWIDTHS[self.model_name]
         model_channels = 2 if self.model_name == "encodec_48khz" else 1
-        config = transformers_config("EncodecConfig", self._path) if self._path is not None else None
+        config = self._config()
         if config is not None:  # the folder's config is the truth (also for custom models)
             self.sample_rate = int(config.sampling_rate)
             allowed = tuple(float(b) for b in config.target_bandwidths)
@@ -83,15 +81,9 @@ class EncodecAdapter(TorchCodec):
                              f"got {channels}")
 
     # -- availability and identity ----------------------------------------------------------------
-    def _missing_reason(self) -> Optional[str]:
-        return transformers_reason("encodec") or super()._missing_reason()
-
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "model": self.model_name, "channels": self.channels,
                 "sample_rate": self.sample_rate, "weights": self._weights_digest()}
-
-    def _build_model(self) -> Any:
-        return _load_model(str(self._path), self.device, weights_stamp(self._path))
 
     # -- protocol -------------------------------------------------------------------------------------
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
@@ -134,12 +126,3 @@ class EncodecAdapter(TorchCodec):
         if self.channels != wav.shape[0]:
             wav = np.ascontiguousarray(wav.mean(axis=0, keepdims=True), dtype=np.float32)
         return wav
-
-
-@functools.lru_cache(maxsize=3)
-def _load_model(path: str, device: str, stamp: float) -> Any:
-    """One loaded model per (folder, device, weights mtime): a bitrate sweep builds one adapter
-    per bitrate, and they all share the model instead of re-reading it."""
-    from transformers import EncodecModel
-
-    return EncodecModel.from_pretrained(path).to(device).eval()

@@ -26,6 +26,17 @@ def get_padding(kernel_size: int, dilation: int = 1) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
+def _wn_parameters(conv: nn.Module) -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:
+    """(weight_g, weight_v, bias) of a freshly initialised conv: the official checkpoint's names.
+
+    ``weight_g`` is the norm over all but dim 0 (output channels for Conv1d, input channels for
+    ConvTranspose1d, as ``torch.nn.utils.weight_norm`` with its default ``dim=0``).
+    """
+    v = conv.weight.detach().clone()
+    bias = conv.bias.detach().clone()
+    return nn.Parameter(v.norm(2, dim=(1, 2), keepdim=True)), nn.Parameter(v), nn.Parameter(bias)
+
+
 class WNConv1d(nn.Module):
     """Conv1d with old-style weight norm. Input/output ``[B, C, T]``."""
 
@@ -34,10 +45,7 @@ class WNConv1d(nn.Module):
         super().__init__()
         self.stride, self.dilation, self.padding = stride, dilation, padding
         conv = nn.Conv1d(in_channels, out_channels, kernel_size)  # for PyTorch's default init
-        v = conv.weight.detach().clone()
-        self.weight_g = nn.Parameter(v.norm(2, dim=(1, 2), keepdim=True))
-        self.weight_v = nn.Parameter(v)
-        self.bias = nn.Parameter(conv.bias.detach().clone())
+        self.weight_g, self.weight_v, self.bias = _wn_parameters(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = _wn_weight(self.weight_g, self.weight_v)
@@ -52,10 +60,7 @@ class WNConvTranspose1d(nn.Module):
         super().__init__()
         self.stride, self.padding = stride, padding
         conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride, padding)
-        v = conv.weight.detach().clone()
-        self.weight_g = nn.Parameter(v.norm(2, dim=(1, 2), keepdim=True))
-        self.weight_v = nn.Parameter(v)
-        self.bias = nn.Parameter(conv.bias.detach().clone())
+        self.weight_g, self.weight_v, self.bias = _wn_parameters(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = _wn_weight(self.weight_g, self.weight_v)

@@ -45,16 +45,24 @@ class PairedTest:
     reason: Optional[str] = None
 
 
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> Estimate:
-    """Percentile bootstrap CI of the mean of the finite ``values``."""
+def _finite(values: Sequence[float]) -> tuple[np.ndarray, Optional[Estimate]]:
+    """The finite ``values``, and the estimate itself when fewer than two leave no interval."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
-    mean = float(x.mean())
+        return x, Estimate(math.nan, math.nan, math.nan, 0)
     if x.size == 1:
-        return Estimate(mean, math.nan, math.nan, 1)
+        return x, Estimate(float(x.mean()), math.nan, math.nan, 1)
+    return x, None
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> Estimate:
+    """Percentile bootstrap CI of the mean of the finite ``values``."""
+    x, degenerate = _finite(values)
+    if degenerate is not None:
+        return degenerate
+    mean = float(x.mean())
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.size, size=(n_boot, x.size))
     means = x[idx].mean(axis=1)
@@ -65,13 +73,10 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, level: float = 0.9
 
 def t_ci(values: Sequence[float], level: float = 0.95) -> Estimate:
     """Student-t CI of the mean (what ITU-R BS.1534 prescribes for listening-test scores)."""
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0)
+    x, degenerate = _finite(values)
+    if degenerate is not None:
+        return degenerate
     mean = float(x.mean())
-    if x.size == 1:
-        return Estimate(mean, math.nan, math.nan, 1)
     half = float(stats.t.ppf(0.5 + level / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return Estimate(mean, mean - half, mean + half, int(x.size))
 
@@ -106,6 +111,23 @@ def _method_for(n_points: int, method: str) -> tuple[Optional[str], Optional[str
     return method, None
 
 
+def _prepare(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_rates: Sequence[float],
+             test_values: Sequence[float], method: str,
+             rate: bool) -> BDResult | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """Both curves and the interpolation method, or the final result when there is nothing to
+    integrate (an unusable curve, or a single point: :func:`_point_delta`)."""
+    ra, va, why_a = _curve(anchor_rates, anchor_values)
+    rt, vt, why_t = _curve(test_rates, test_values)
+    if why_a or why_t:
+        return BDResult(math.nan, f"anchor: {why_a}" if why_a else f"test: {why_t}")
+    if min(ra.size, rt.size) == 1 and max(ra.size, rt.size) >= 2:
+        return _point_delta(ra, va, rt, vt, rate=rate)
+    used, why = _method_for(min(ra.size, rt.size), method)
+    if used is None:
+        return BDResult(math.nan, why)
+    return ra, va, rt, vt, used
+
+
 def bd_rate(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_rates: Sequence[float],
             test_values: Sequence[float], method: str = "pchip") -> BDResult:
     """Bjøntegaard delta rate (percent): the average bitrate change of ``test`` vs ``anchor`` at equal quality.
@@ -113,15 +135,10 @@ def bd_rate(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_
     Negative means the test codec needs fewer bits. Works for either metric direction because
     log-rate is integrated as a function of the metric over the overlapping metric range.
     """
-    ra, va, why_a = _curve(anchor_rates, anchor_values)
-    rt, vt, why_t = _curve(test_rates, test_values)
-    if why_a or why_t:
-        return BDResult(math.nan, f"anchor: {why_a}" if why_a else f"test: {why_t}")
-    if min(ra.size, rt.size) == 1 and max(ra.size, rt.size) >= 2:
-        return _point_delta(ra, va, rt, vt, rate=True)
-    used, why = _method_for(min(ra.size, rt.size), method)
-    if used is None:
-        return BDResult(math.nan, why)
+    prepared = _prepare(anchor_rates, anchor_values, test_rates, test_values, method, rate=True)
+    if isinstance(prepared, BDResult):
+        return prepared
+    ra, va, rt, vt, used = prepared
     for name, v in (("anchor", va), ("test", vt)):
         if np.unique(v).size != v.size or not (np.all(np.diff(v) > 0) or np.all(np.diff(v) < 0)):
             return BDResult(math.nan, f"{name} quality is not monotonic in rate", used)
@@ -135,15 +152,10 @@ def bd_rate(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_
 def bd_metric(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_rates: Sequence[float],
               test_values: Sequence[float], method: str = "pchip") -> BDResult:
     """Bjøntegaard delta metric: the average metric difference (test - anchor) at equal rate."""
-    ra, va, why_a = _curve(anchor_rates, anchor_values)
-    rt, vt, why_t = _curve(test_rates, test_values)
-    if why_a or why_t:
-        return BDResult(math.nan, f"anchor: {why_a}" if why_a else f"test: {why_t}")
-    if min(ra.size, rt.size) == 1 and max(ra.size, rt.size) >= 2:
-        return _point_delta(ra, va, rt, vt, rate=False)
-    used, why = _method_for(min(ra.size, rt.size), method)
-    if used is None:
-        return BDResult(math.nan, why)
+    prepared = _prepare(anchor_rates, anchor_values, test_rates, test_values, method, rate=False)
+    if isinstance(prepared, BDResult):
+        return prepared
+    ra, va, rt, vt, used = prepared
     lo, hi = max(ra.min(), rt.min()), min(ra.max(), rt.max())
     if not hi > lo:
         return BDResult(math.nan, "rate ranges do not overlap", used)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from apcodec.checkpoint import save_checkpoint
@@ -15,28 +12,10 @@ from apcodec.config import load_config
 from apcodec.distill import DistillationTask, DistillConfig
 from apcodec.losses import LossConfig
 from apcodec.model import APCodec
-from apcodec.task import DiscriminatorConfig
-from apcodec.training import TrainConfig, Trainer
-
-SMALL_DISC = DiscriminatorConfig(mpd_channels=(4, 8, 16, 16, 16), mrd_channels=4)
+from apcodec.training import Trainer
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def write_tones(folder: Path, count: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        t = np.arange(2600) / 48000
-        sf.write(folder / f"t{i}.wav", (0.3 * np.sin(2 * np.pi * (180 + 60 * i) * t)).astype(np.float32), 48000)
-
-
-def test_distillation_steps(tmp_path, one_thread):
+def test_distillation_steps(tmp_path, one_thread, small_disc, write_tones, train_config):
     torch.manual_seed(0)
     teacher = APCodec.from_config(load_config("tiny").model)
     teacher_path = save_checkpoint(teacher, tmp_path / "teacher.pt")
@@ -44,10 +23,8 @@ def test_distillation_steps(tmp_path, one_thread):
     write_tones(tmp_path / "data", 2)
 
     student_cfg = load_config("tiny_s").model
-    task = DistillationTask(student_cfg, LossConfig(), teacher_path, distill_cfg=DistillConfig(), disc_cfg=SMALL_DISC)
-    cfg = TrainConfig(train_data=str(tmp_path / "data"), batch_size=2, segment_size=1280, log_interval=0,
-                      checkpoint_interval=0, validation_interval=0, tensorboard=False, cache_audio=True)
-    trainer = Trainer(task, cfg, tmp_path / "run")
+    task = DistillationTask(student_cfg, LossConfig(), teacher_path, distill_cfg=DistillConfig(), disc_cfg=small_disc)
+    trainer = Trainer(task, train_config(tmp_path / "data", segment_size=1280), tmp_path / "run")
     student = trainer.modules["generator"]
     assert student.cfg.causal
     copied = sum(torch.equal(v, teacher_state[k]) for k, v in student.state_dict().items()

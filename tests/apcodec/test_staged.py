@@ -2,53 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.staged import IndividualTrainingTask, encoder_fingerprint, run_stage2
-from apcodec.task import APCodecTask, DiscriminatorConfig, load_generator
-from apcodec.training import TrainConfig, Trainer
+from apcodec.task import APCodecTask, load_generator
+from apcodec.training import Trainer
 from apcodec.training.state import list_states
 
-SMALL_DISC = DiscriminatorConfig(mpd_channels=(4, 8, 16, 16, 16), mrd_channels=4)
 
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def write_tones(folder: Path, count: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        t = np.arange(2400) / 48000
-        sf.write(folder / f"t{i}.wav", (0.25 * np.sin(2 * np.pi * (250 + 90 * i) * t)).astype(np.float32), 48000)
-
-
-def config(data: Path, seed: int = 1) -> TrainConfig:
-    return TrainConfig(train_data=str(data), batch_size=2, segment_size=1240, log_interval=0, checkpoint_interval=0,
-                       validation_interval=0, tensorboard=False, seed=seed, cache_audio=True)
-
-
-def test_stage2_freezes_encoder_and_reinitialises_decoder(tmp_path, one_thread):
+def test_stage2_freezes_encoder_and_reinitialises_decoder(tmp_path, one_thread, small_disc, write_tones,
+                                                          train_config):
     model_cfg = load_config("tiny").model
     write_tones(tmp_path / "data", 2)
-    stage1 = Trainer(APCodecTask(model_cfg, LossConfig(), SMALL_DISC), config(tmp_path / "data"), tmp_path / "s1")
+    stage1 = Trainer(APCodecTask(model_cfg, LossConfig(), small_disc), train_config(tmp_path / "data", seed=1),
+                     tmp_path / "s1")
     stage1.fit(max_steps=1)
     stage1_model = load_generator(tmp_path / "s1", model_cfg)
 
-    task = IndividualTrainingTask(model_cfg, LossConfig(), tmp_path / "s1", disc_cfg=SMALL_DISC)
+    task = IndividualTrainingTask(model_cfg, LossConfig(), tmp_path / "s1", disc_cfg=small_disc)
     assert task.loss_cfg.codebook == 0.0 and task.loss_cfg.commitment == 0.0
-    stage2 = Trainer(task, config(tmp_path / "data", seed=2), tmp_path / "s2")
+    stage2 = Trainer(task, train_config(tmp_path / "data", seed=2), tmp_path / "s2")
     generator = stage2.modules["generator"]
     before = encoder_fingerprint(generator)
     reference = encoder_fingerprint(stage1_model)
@@ -68,12 +44,12 @@ def test_stage2_freezes_encoder_and_reinitialises_decoder(tmp_path, one_thread):
     assert any(not torch.equal(decoder_start[k], v) for k, v in generator.decoder.state_dict().items())
 
 
-def test_stage2_rounds_continue_from_previous_round(tmp_path, one_thread):
+def test_stage2_rounds_continue_from_previous_round(tmp_path, one_thread, write_tones, train_config):
     model_cfg = load_config("tiny").model
     write_tones(tmp_path / "data", 2)
-    Trainer(APCodecTask(model_cfg, LossConfig(adversarial=False)), config(tmp_path / "data"),
-            tmp_path / "s1").fit(max_steps=1)
-    summaries = run_stage2(model_cfg, LossConfig(adversarial=False), config(tmp_path / "data"), tmp_path / "s2",
+    cfg = train_config(tmp_path / "data", seed=1)
+    Trainer(APCodecTask(model_cfg, LossConfig(adversarial=False)), cfg, tmp_path / "s1").fit(max_steps=1)
+    summaries = run_stage2(model_cfg, LossConfig(adversarial=False), cfg, tmp_path / "s2",
                            tmp_path / "s1", rounds=2, max_steps=1)
     assert len(summaries) == 2
     for k in (1, 2):
@@ -84,5 +60,4 @@ def test_stage2_rounds_continue_from_previous_round(tmp_path, one_thread):
     start = task.build_modules()["generator"].decoder.state_dict()
     assert all(torch.equal(start[k], v) for k, v in round1.decoder.state_dict().items())
     with pytest.raises(ValueError, match="round_mode"):
-        run_stage2(model_cfg, LossConfig(), config(tmp_path / "data"), tmp_path / "x", tmp_path / "s1",
-                   round_mode="bogus")
+        run_stage2(model_cfg, LossConfig(), cfg, tmp_path / "x", tmp_path / "s1", round_mode="bogus")

@@ -4,45 +4,28 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
-from apcodec.task import APCodecTask, DiscriminatorConfig
-from apcodec.training import TrainConfig, Trainer
+from apcodec.task import APCodecTask
+from apcodec.training import Trainer
 from apcodec.training.state import atomic_save, capture_rng, list_states, restore_rng
-
-SMALL_DISC = DiscriminatorConfig(mpd_channels=(4, 8, 16, 16, 16), mrd_channels=4)
 
 
 @pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def make_trainer(small_disc, train_config) -> Callable[[Path, Path], Trainer]:
+    def make(data: Path, out: Path) -> Trainer:
+        task = APCodecTask(load_config("tiny").model, LossConfig(), small_disc)
+        # 6 files, batch 2 -> 3 batches per epoch: resuming after step 2 is mid-epoch, and step 4
+        # crosses an epoch boundary (scheduler step, new permutation).
+        return Trainer(task, train_config(data, seed=7, cache_audio=False), out)
 
-
-def write_tones(folder: Path, count: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    for i in range(count):
-        t = np.arange(3000) / 48000
-        audio = 0.2 * np.sin(2 * np.pi * (300 + 70 * i) * t) + 0.02 * rng.standard_normal(t.size)
-        sf.write(folder / f"clip_{i}.wav", audio.astype(np.float32), 48000, subtype="FLOAT")
-
-
-def make_trainer(data: Path, out: Path) -> Trainer:
-    task = APCodecTask(load_config("tiny").model, LossConfig(), SMALL_DISC)
-    # 6 files, batch 2 -> 3 batches per epoch: resuming after step 2 is mid-epoch, and step 4
-    # crosses an epoch boundary (scheduler step, new permutation).
-    cfg = TrainConfig(train_data=str(data), batch_size=2, segment_size=1240, log_interval=0, checkpoint_interval=0,
-                      validation_interval=0, tensorboard=False, seed=7)
-    return Trainer(task, cfg, out)
+    return make
 
 
 def test_rng_capture_restore_roundtrip(tmp_path):
@@ -56,7 +39,7 @@ def test_rng_capture_restore_roundtrip(tmp_path):
     assert not (tmp_path / "rng.pt.tmp").exists()
 
 
-def test_resume_reproduces_uninterrupted_losses(tmp_path, one_thread):
+def test_resume_reproduces_uninterrupted_losses(tmp_path, one_thread, write_tones, make_trainer):
     data = tmp_path / "data"
     write_tones(data, 6)
 

@@ -6,52 +6,21 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
-from apcodec.task import APCodecTask, DiscriminatorConfig
-from apcodec.training import TrainConfig, Trainer
+from apcodec.task import APCodecTask
+from apcodec.training import Trainer
 from apcodec.training.data import CropDataset, ResumableBatchSampler, resolve_source
 from apcodec.training.state import list_states, load_state
 
-SMALL_DISC = DiscriminatorConfig(mpd_channels=(4, 8, 16, 16, 16), mrd_channels=4)
+# a couple of logged steps; validation files cut to 0.05 s
+QUICK = dict(max_steps=2, log_interval=1, valid_max_seconds=0.05)
 
 
-@pytest.fixture
-def one_thread():
-    """Single-threaded torch: fast and reproducible on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def write_tones(folder: Path, count: int, seconds: float = 0.1, rate: int = 48000) -> list[Path]:
-    """Distinct tone + noise files (so crops differ) at ``rate``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(count):
-        t = np.arange(int(seconds * rate)) / rate
-        audio = 0.3 * np.sin(2 * np.pi * (220 + 110 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        path = folder / f"tone_{i}.wav"
-        sf.write(path, audio.astype(np.float32), rate, subtype="FLOAT")
-        paths.append(path)
-    return paths
-
-
-def tiny_config(**changes) -> TrainConfig:
-    base = dict(batch_size=2, segment_size=1240, max_steps=2, log_interval=1, checkpoint_interval=0,
-                validation_interval=0, cache_audio=True, tensorboard=False, valid_max_seconds=0.05)
-    base.update(changes)
-    return TrainConfig(**base)
-
-
-def test_sources_folder_list_and_errors(tmp_path):
+def test_sources_folder_list_and_errors(tmp_path, write_tones):
     paths = write_tones(tmp_path / "a" / "b", 2)
     assert [Path(i.path) for i in resolve_source(str(tmp_path / "a"))] == sorted(paths)
     listing = tmp_path / "list.txt"
@@ -78,11 +47,11 @@ def test_sampler_is_deterministic_sharded_and_resumable():
     assert list(iter(nxt)) != full
 
 
-def test_tiny_training_steps_with_gan(tmp_path, one_thread):
+def test_tiny_training_steps_with_gan(tmp_path, one_thread, small_disc, write_tones, train_config):
     write_tones(tmp_path / "data", 3)
-    task = APCodecTask(load_config("tiny").model, LossConfig(), SMALL_DISC)
-    cfg = tiny_config(train_data=str(tmp_path / "data"), valid_holdout=1, validation_interval=2,
-                      valid_metrics=("si_sdr", "pesq_wb"), best_metric="si_sdr")
+    task = APCodecTask(load_config("tiny").model, LossConfig(), small_disc)
+    cfg = train_config(tmp_path / "data", **QUICK, valid_holdout=1, validation_interval=2,
+                       valid_metrics=("si_sdr", "pesq_wb"), best_metric="si_sdr")
     trainer = Trainer(task, cfg, tmp_path / "run")
     assert trainer.task.phases() == ["d", "g"]
     summary = trainer.fit()
@@ -113,13 +82,13 @@ def test_tiny_training_steps_with_gan(tmp_path, one_thread):
     assert lr == pytest.approx(2e-4 * 0.999 ** 2)
 
 
-def test_unknown_validation_metric_fails_fast(tmp_path):
+def test_unknown_validation_metric_fails_fast(tmp_path, write_tones, train_config):
     write_tones(tmp_path / "data", 2)
     task = APCodecTask(load_config("tiny").model, LossConfig(adversarial=False))
     with pytest.raises(Exception, match="pesq_wbb"):
-        Trainer(task, tiny_config(train_data=str(tmp_path / "data"), valid_metrics=("pesq_wbb",)), tmp_path / "r")
+        Trainer(task, train_config(tmp_path / "data", **QUICK, valid_metrics=("pesq_wbb",)), tmp_path / "r")
     with pytest.raises(ValueError, match="best_metric"):
-        Trainer(task, tiny_config(train_data=str(tmp_path / "data"), best_metric="stoi"), tmp_path / "r")
+        Trainer(task, train_config(tmp_path / "data", **QUICK, best_metric="stoi"), tmp_path / "r")
 
 
 def test_cli_print_model_paper_counts(capsys):
@@ -130,7 +99,7 @@ def test_cli_print_model_paper_counts(capsys):
     assert counts == {"encoder": 6893120, "decoder": 10232582, "mpd": 41105770, "mrd": 600198}
 
 
-def test_cli_trains_and_resumes(tmp_path, one_thread):
+def test_cli_trains_and_resumes(tmp_path, one_thread, write_tones):
     from apcodec.train import main
 
     write_tones(tmp_path / "data", 2)

@@ -4,8 +4,6 @@ checked field by field and analysed. Skips when Playwright or Chromium is not in
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,25 +12,10 @@ from codecbench.listening import analyze, build_listening_test
 from codecbench.report.sample_run import make_synthetic_run
 
 pytestmark = pytest.mark.browser
-CHROMIUM = next((p for p in (os.environ.get("CODECBENCH_CHROMIUM"), shutil.which("chromium"),
-                  shutil.which("chromium-browser")) if p and os.path.isfile(p)), None)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_EXTRA_ARGS = ("--autoplay-policy=no-user-gesture-required",)  # for the chromium_browser fixture
 HOSTILE_CODEC = '"><img src=x onerror=alert(1)>'
 TARGET = {"reference": 100, "anchor_lp3500": 10, "anchor_lp7000": 35, f"{HOSTILE_CODEC}_6": 52, "Plain_3": 41,
           "Plain_12": 83}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not CHROMIUM:
-        pytest.skip("no Chromium found (apt-get install -y chromium chromium-driver, or set CODECBENCH_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +43,9 @@ def _slider_conditions(page, config: dict) -> list[tuple[str, str]]:
         "els => els.map(e => e.dataset.stimulus)")]
 
 
-def test_scripted_listener_completes_mushra(browser, mushra, tmp_path):
+def test_scripted_listener_completes_mushra(chromium_browser, mushra, tmp_path):
     config = json.loads((mushra / "test_config.json").read_text())
-    context = browser.new_context(accept_downloads=True)
+    context = chromium_browser.new_context(accept_downloads=True)
     page = context.new_page()
     problems = _watch(page)
     page.goto((mushra / "index.html").as_uri())
@@ -126,7 +109,7 @@ def test_scripted_listener_completes_mushra(browser, mushra, tmp_path):
     # The same listener id gets the same blinded order in a fresh browser; another id does not.
     orders = {}
     for listener in ("L1", "L2"):
-        ctx = browser.new_context()
+        ctx = chromium_browser.new_context()
         p = ctx.new_page()
         p.goto((mushra / "index.html").as_uri())
         p.fill("#listener-id", listener)

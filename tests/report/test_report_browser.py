@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 from pathlib import Path
 
@@ -16,23 +14,8 @@ from codecbench.report import ReportOptions, build_report
 from codecbench.report.sample_run import make_synthetic_run
 
 pytestmark = pytest.mark.browser
-CHROMIUM = next((p for p in (os.environ.get("CODECBENCH_CHROMIUM"), shutil.which("chromium"),
-                  shutil.which("chromium-browser")) if p and os.path.isfile(p)), None)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HOSTILE_UTT = "<script>alert(1)</script>"
 HOSTILE_CODEC = '"><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not CHROMIUM:
-        pytest.skip("no Chromium found (apt-get install -y chromium chromium-driver, or set CODECBENCH_CHROMIUM)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +59,8 @@ def _check_media(page) -> int:
     return len(audio)
 
 
-def test_every_page_loads_clean_over_file_url(browser, report):
-    page = browser.new_page()
+def test_every_page_loads_clean_over_file_url(chromium_browser, report):
+    page = chromium_browser.new_page()
     watch = PageWatch(page)
     pages = sorted(p.name for p in report.glob("*.html"))
     assert len(pages) == 4
@@ -94,8 +77,8 @@ def test_every_page_loads_clean_over_file_url(browser, report):
     page.close()
 
 
-def test_hostile_ids_render_as_text(browser, report):
-    page = browser.new_page()
+def test_hostile_ids_render_as_text(chromium_browser, report):
+    page = chromium_browser.new_page()
     watch = PageWatch(page)
     page.goto(next(report.glob("demo_*_1.html")).as_uri())
     rows = page.locator("tbody th.utt").all_text_contents()
@@ -107,8 +90,8 @@ def test_hostile_ids_render_as_text(browser, report):
     page.close()
 
 
-def test_metric_table_sorts(browser, report):
-    page = browser.new_page()
+def test_metric_table_sorts(chromium_browser, report):
+    page = chromium_browser.new_page()
     page.goto(next(report.glob("metrics_*.html")).as_uri())
     header = page.locator("#metrics-table thead th", has_text="si_sdr")
     col = page.evaluate("Array.from(document.querySelectorAll('#metrics-table thead th')).findIndex(th => th.textContent.includes('si_sdr'))")
@@ -134,13 +117,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_pages_work_from_a_localhost_server(browser, report):
+def test_pages_work_from_a_localhost_server(chromium_browser, report):
     handler = functools.partial(_QuietHandler, directory=str(report))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        page = browser.new_page()
+        page = chromium_browser.new_page()
         watch = PageWatch(page)
         base = f"http://127.0.0.1:{server.server_address[1]}/"
         page.goto(base + next(report.glob("demo_*_2.html")).name)
@@ -154,19 +137,19 @@ def test_pages_work_from_a_localhost_server(browser, report):
         server.server_close()
 
 
-def test_apcodec_plus_demo_players_all_load(browser, shared_fixtures, tmp_path):
+def test_apcodec_plus_demo_players_all_load(chromium_browser, shared_fixtures, tmp_path):
     from codecbench.report.sample_run import make_folder_run
 
     run = make_folder_run(shared_fixtures / "apcodec_plus_demo", tmp_path / "run")
     site = build_report(run, options=ReportOptions(anchor="APCodec+", bootstrap=200, spectrograms=False))
-    page = browser.new_page()
+    page = chromium_browser.new_page()
     watch = PageWatch(page)
     page.goto(next(site.glob("demo_*_1.html")).as_uri())
     assert _check_media(page) == 3 * 14 - 2  # 3 references + 13 systems x 3, minus the demo's 2 missing files
     assert page.locator("thead th").all_text_contents()[:3] == ["utterance", "reference", "APCodec+_3"]
     assert watch.problems == []
     page.close()
-    page = browser.new_page()  # leaving the demo page would abort its in-flight range requests
+    page = chromium_browser.new_page()  # leaving the demo page would abort its in-flight range requests
     watch = PageWatch(page)
     page.goto(next(site.glob("metrics_*.html")).as_uri())
     assert page.locator("#bd-table tbody tr").count() == 8
