@@ -25,7 +25,7 @@ from codecbench.audio import AudioError, load_audio, save_audio
 from codecbench.manifest import build_manifest, write_json_atomic
 from codecbench.paths import safe_relative_path
 from codecbench.plan import PlanRow, Shard, build_plan, build_points
-from codecbench.results import MANIFEST_NAME
+from codecbench.results import MANIFEST_NAME, load_manifest
 from codecbench.store import DB_NAME, ItemResult, ResultStore, StoreError
 from codecbench.suite import Suite
 from codecbench.transcode import cache_key, transcode
@@ -163,6 +163,10 @@ class Runner:
         manifest = build_manifest(self.suite, device=self.device, jobs=self.jobs,
                                   alignment=AlignmentPolicy().describe(), metrics=infos,
                                   shard=self.shard.tag if self.shard else None)
+        previous = load_manifest(self.run_dir)
+        if previous.get("created"):  # a resumed run keeps its birth date and records each resume
+            manifest["resumed"] = [*previous.get("resumed", []), manifest["created"]]
+            manifest["created"] = previous["created"]
         write_json_atomic(self.run_dir / MANIFEST_NAME, manifest)
         store.set_meta("suite_hash", self.suite.digest)
 
@@ -175,6 +179,10 @@ class Runner:
             self._write_manifest(store)
             done = store.completed_keys(self.metric_columns)
             stored_keys = {r["item_key"]: r["cache_key"] for r in store.rows()}
+            stale = set(stored_keys) - {row.item_key for row in plan.rows}
+            if stale and self.shard is None and not plan.dataset_errors:
+                self.log(f"note: {len(stale)} stored rows are not in this suite's plan (an earlier version of "
+                         f"the suite?); they stay in the results. Use a new --out to start afresh")
             todo = [row for row in plan.rows if not self._is_done(row, done, stored_keys)]
             summary = RunSummary(self.run_dir, len(plan.rows), len(plan.rows) - len(todo),
                                  problems=list(plan.dataset_errors))

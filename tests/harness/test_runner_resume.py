@@ -170,3 +170,19 @@ def test_export_formats_and_summary(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert df[df.codec == "Id"].measured_kbps.isna().all()
     assert main(["summary", str(out)]) == 0
     assert "Id" in capsys.readouterr().out
+
+
+def test_resume_keeps_creation_date_and_flags_rows_outside_the_plan(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "run"
+    two = (f"name: s\nout: {out}\ndatasets: [{{name: demo, type: builtin, max_utterances: 1, max_seconds: 1}}]\n"
+           "codecs: [{name: A, adapter: identity}, {name: B, adapter: identity}]\nmetrics: [si_sdr]\n")
+    run_suite(suite_from_text(two, "s.yaml"), jobs=1, progress=False)
+    created = json.loads((out / "manifest.json").read_text())["created"]
+    messages: list[str] = []
+    one = two.replace(", {name: B, adapter: identity}", "")
+    run_suite(suite_from_text(one, "s.yaml"), jobs=1, progress=False, log=messages.append)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["created"] == created and len(manifest["resumed"]) == 1
+    assert any("1 stored rows are not in this suite's plan" in m for m in messages)
