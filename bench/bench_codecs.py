@@ -193,7 +193,6 @@ def main() -> None:
             rows.append((case.label, rate, params, payload.kbps(args.seconds), enc_s / args.seconds,  # type: ignore
                          dec_s / args.seconds))
             print(f"  measured {case.label}", file=sys.stderr, flush=True)
-            del codec
     reference = next((r[4] + r[5] for r in rows if r[0].startswith("encodec 24k")), float("nan"))
     for label, rate, params, kbps, enc, dec in rows:
         print(f"| {label} | {rate} | {params} | {kbps:.3f} | {enc:.3f} | {dec:.3f} | {(enc + dec) / reference:.2f}x |")

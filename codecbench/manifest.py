@@ -27,8 +27,9 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, Opt
     return versions
 
 
-def git_commit(path: Path = Path(codecbench.__file__).resolve().parent) -> Optional[str]:
+def git_commit(path: Optional[Path] = None) -> Optional[str]:
     """The commit codecbench runs from (``None`` outside a git checkout)."""
+    path = path or Path(codecbench.__file__).resolve().parent
     try:
         out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5, check=False)

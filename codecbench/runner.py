@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from codecbench.audio import AudioError, load_audio, save_audio
+from codecbench.audio import AudioError, save_audio
 from codecbench.manifest import build_manifest, write_json_atomic
 from codecbench.paths import safe_relative_path
 from codecbench.plan import PlanRow, Shard, build_plan, build_points

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 
