@@ -9,6 +9,15 @@ are sent (150 frames/s x 10 bits at 48 kHz: 1.5 kbps per codebook, so 3 / 4.5 / 
 4 codebooks); bitrates that no codebook count gives are rejected with the allowed list.
 The decoder output (whole frames) is cut to the input length, so the measured bitrate is
 ``frames * n_q * 10 / duration``.
+
+Batches and chunks (option ``chunk_seconds``, default 30 s, 0 disables; see
+:class:`~codecbench.codecs._torch.TorchCodec`): inputs longer than ``chunk_seconds`` are cut hard
+into chunks of whole latent frames (320 samples at 48 kHz), coded separately and concatenated.
+The centred (official) STFT gives ``T // hop + 1`` STFT frames, i.e. ``T / 320 + 1`` latent frames
+for whole-frame input, so each extra chunk costs one more latent frame (about 0.02 % more bits
+at 30 s chunks; still counted exactly). The centred STFT reflect-pads at the true end of the
+signal, so zero padding would change the last codes: ``encode_batch`` shares a forward pass only
+between segments of exactly equal length (all full chunks of long files; equal-length items).
 """
 
 from __future__ import annotations
@@ -16,14 +25,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 
-from codecbench.codecs._torch import TorchCodec, codes_payload, fit_length
-from codecbench.codecs.base import CodecError, Payload, file_digest
+from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
+from codecbench.codecs._torch import TorchCodec
+from codecbench.codecs.base import CodecError, file_digest
 
 
 class APCodecAdapter(TorchCodec):
-    """APCodec family. Options: ``config``, ``checkpoint`` | (``encoder`` + ``decoder``)."""
+    """APCodec family. Options: ``config``, ``checkpoint`` | (``encoder`` + ``decoder``), ``chunk_seconds``."""
 
     name = "apcodec"
     description = "APCodec / APCodec+ / APCodec-S (own implementation; needs a checkpoint)"
@@ -33,10 +42,10 @@ class APCodecAdapter(TorchCodec):
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", config: Optional[str] = None,
                  checkpoint: Optional[str] = None, encoder: Optional[str] = None,
-                 decoder: Optional[str] = None) -> None:
+                 decoder: Optional[str] = None, chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS) -> None:
         from apcodec.config import ConfigError, ModelConfig, load_config
 
-        super().__init__(bitrate, device)
+        super().__init__(bitrate, device, chunk_seconds)
         if checkpoint and (encoder or decoder):
             raise ValueError("apcodec: give either `checkpoint:` or `encoder:` + `decoder:`, not both")
         if bool(encoder) != bool(decoder):
@@ -100,17 +109,18 @@ class APCodecAdapter(TorchCodec):
             raise CodecError(str(exc)) from None
         return model.to(self.device).prepare_for_inference()
 
-    # -- encode / decode ---------------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
-        audio = self._checked_audio(audio)
-        model = self._load()
-        codes = model.encode(self._tensor(audio), self.n_codebooks)   # [1, n_q, N']
-        return codes_payload(codes[0], self.cfg.codebook_size, audio.shape[1])
+    # -- pieces of the batched encode / decode (TorchCodec) -------------------------------------------
+    def _frame_samples(self) -> int:
+        return self.cfg.samples_per_frame
 
-    def decode(self, payload: Payload) -> np.ndarray:
-        codes = self._payload_codes(payload)   # [n_q, N']
-        model = self._load()
-        return fit_length(model.decode(codes[None]).float().cpu().numpy(), payload.num_samples)   # [1, T]
+    def _codebook_size(self) -> int:
+        return self.cfg.codebook_size
+
+    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+        return model.encode(audio[:, 0], self.n_codebooks)   # [B, 1, T] -> [B, n_q, N']
+
+    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+        return model.decode(codes).unsqueeze(1)   # [B, n_q, N'] -> [B, 1, T']
 
 
 def _stored_config(path: Path) -> Optional[Any]:

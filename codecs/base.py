@@ -122,6 +122,29 @@ class Codec(ABC):
     def decode(self, payload: Payload) -> np.ndarray:
         """Decode ``payload`` to float32 ``[C, T]`` at ``self.sample_rate``."""
 
+    # -- batches (defaults loop; the PyTorch adapters override them to share forward passes) ------
+    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Any]] = None) -> list[Payload]:
+        """Encode several inputs; the result equals ``[encode(a, i) for a, i in zip(audios, items)]``.
+
+        Args:
+            audios: float32 ``[C, T_i]`` arrays at ``self.sample_rate`` (lengths may differ).
+            items: the dataset utterances, one per audio (``None``: no item for any).
+
+        Returns:
+            One :class:`Payload` per input, in order.
+        """
+        if items is not None and len(items) != len(audios):
+            raise ValueError(f"{self.name}: encode_batch got {len(audios)} audios but {len(items)} items")
+        return [self.encode(audio, None if items is None else items[i]) for i, audio in enumerate(audios)]
+
+    def decode_batch(self, payloads: list[Payload]) -> list[np.ndarray]:
+        """Decode several payloads; the result equals ``[decode(p) for p in payloads]``.
+
+        Returns:
+            float32 ``[C, num_samples_i]`` arrays at ``self.sample_rate``, one per payload, in order.
+        """
+        return [self.decode(payload) for payload in payloads]
+
     # -- optional hooks ---------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
         """Everything that changes the decoded audio: goes into the content-addressed cache key.

@@ -7,6 +7,13 @@ bitrate that is a whole number of RVQ stages: 90.909 latent frames/s x 11 bits =
 so 6 and 12 kbps = 6 and 12 stages of the same checkpoint; other bitrates are rejected with the
 allowed list. The decoder output (whole frames) is cut to the input length, so the measured
 bitrate is ``ceil(T / 528) * n_stages * 11 / duration`` at 48 kHz.
+
+Batches and chunks (option ``chunk_seconds``, default 30 s, 0 disables; see
+:class:`~codecbench.codecs._torch.TorchCodec`): inputs longer than ``chunk_seconds`` are cut hard
+into chunks of whole latent frames, coded separately and concatenated (the frame count, hence the
+measured bitrate, is unchanged: ``ceil`` over whole-frame chunks adds up). The model zero-pads
+its input to whole frames, so ``encode_batch`` shares a forward pass between segments with the
+same padded length (exactly what each would see alone); decoding batches equal frame counts.
 """
 
 from __future__ import annotations
@@ -14,14 +21,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 
-from codecbench.codecs._torch import TorchCodec, codes_payload, fit_length
-from codecbench.codecs.base import CodecError, Payload, file_digest
+from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
+from codecbench.codecs._torch import TorchCodec
+from codecbench.codecs.base import CodecError, file_digest
 
 
 class ComplexRVQVAEAdapter(TorchCodec):
-    """Complex RVQ-VAE. Options: ``checkpoint`` (required to run), ``config``."""
+    """Complex RVQ-VAE. Options: ``checkpoint`` (required to run), ``config``, ``chunk_seconds``."""
 
     name = "complex_rvqvae"
     description = "complex-valued RVQ-VAE on the complex STFT (EuleroDec-style; own implementation, needs a checkpoint)"
@@ -30,11 +37,11 @@ class ComplexRVQVAEAdapter(TorchCodec):
     audio_error = "{name}: expected mono float32 [1, T>0] audio, got shape {shape}"
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", checkpoint: Optional[str] = None,
-                 config: Optional[str] = None) -> None:
+                 config: Optional[str] = None, chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS) -> None:
         from complex_rvqvae.checkpoint import stored_model_config
         from complex_rvqvae.config import load_config
 
-        super().__init__(bitrate, device)
+        super().__init__(bitrate, device, chunk_seconds)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.config = config
         try:
@@ -79,13 +86,19 @@ class ComplexRVQVAEAdapter(TorchCodec):
         except ValueError as exc:
             raise CodecError(str(exc)) from None
 
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
-        audio = self._checked_audio(audio)
-        model = self._load()
-        codes = model.encode(self._tensor(audio), self.n_stages)  # [1, n_stages, N']
-        return codes_payload(codes[0], self.cfg.codebook_size, audio.shape[1])
+    # -- pieces of the batched encode / decode (TorchCodec) -------------------------------------------
+    def _frame_samples(self) -> int:
+        return self.cfg.samples_per_frame
 
-    def decode(self, payload: Payload) -> np.ndarray:
-        codes = self._payload_codes(payload)  # [n_stages, N']
-        model = self._load()
-        return fit_length(model.decode(codes[None]).float().cpu().numpy(), payload.num_samples)  # [1, T]
+    def _codebook_size(self) -> int:
+        return self.cfg.codebook_size
+
+    def _encode_bucket(self, length: int) -> tuple[int, int]:
+        padded = -(-length // self.cfg.samples_per_frame) * self.cfg.samples_per_frame
+        return padded, padded   # the model zero-pads to whole frames itself
+
+    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+        return model.encode(audio[:, 0], self.n_stages)   # [B, 1, T] -> [B, n_stages, N']
+
+    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+        return model.decode(codes).unsqueeze(1)   # [B, n_stages, N'] -> [B, 1, N' * samples_per_frame]

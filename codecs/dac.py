@@ -11,6 +11,14 @@ of the hop, so ``frames = ceil(T / hop)`` and measured kbps equals the declared 
 inputs of whole frames (and exceeds it by at most one frame otherwise). The decoder does not
 return exactly ``frames * hop`` samples (the 16 kHz model returns 8 fewer); the output is
 trimmed or zero-padded to the input length.
+
+Batches and chunks (option ``chunk_seconds``, default 30 s, 0 disables; see
+:class:`~codecbench.codecs._torch.TorchCodec`): inputs longer than ``chunk_seconds`` are cut hard
+into chunks of whole frames, coded separately and concatenated (frame count and measured bitrate
+unchanged; with the 16 kHz model each decoded chunk is 8 samples short and zero-filled, as the
+end of a single input is). ``encode_batch`` shares a forward pass between segments with the same
+padded length (the model is non-causal: other padding would change the last codes); decoding
+batches equal frame counts.
 """
 
 from __future__ import annotations
@@ -19,8 +27,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from codecbench.codecs._torch import TransformersCodec, codes_payload, fit_length
-from codecbench.codecs.base import Payload
+from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
+from codecbench.codecs._torch import TransformersCodec
 
 # name -> (sample rate, hop, codebooks) of the published models (used until a config is read)
 MODELS = {"dac_16khz": (16000, 320, 12), "dac_24khz": (24000, 320, 32), "dac_44khz": (44100, 512, 9)}
@@ -38,7 +46,7 @@ def _model_name(model: str) -> str:
 class DacAdapter(TransformersCodec):
     """DAC with ``n_q`` codebooks. Options: ``model`` (``dac_16khz`` | ``dac_24khz`` | ``dac_44khz``),
     ``model_dir`` (or ``weights``: a local transformers folder). Without a bitrate all codebooks
-    are used."""
+    are used. ``chunk_seconds``: see the module docstring."""
 
     name = "dac"
     model_class = "DacModel"
@@ -49,8 +57,9 @@ class DacAdapter(TransformersCodec):
     default_bitrates = (1.5, 3.0, 6.0, 12.0, 24.0)  # dac_24khz with 2/4/8/16/32 codebooks
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", model: str = DEFAULT_MODEL,
-                 model_dir: Optional[str] = None, weights: Optional[str] = None) -> None:
-        super().__init__(bitrate, device, _model_name(model), model_dir, weights)
+                 model_dir: Optional[str] = None, weights: Optional[str] = None,
+                 chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS) -> None:
+        super().__init__(bitrate, device, _model_name(model), model_dir, weights, chunk_seconds)
         self.sample_rate, self.hop_length, self.n_codebooks = MODELS[self.model_name]
         self.codebook_size = 1024
         config = self._config()
@@ -77,24 +86,21 @@ class DacAdapter(TransformersCodec):
         return {**super().identity(), "model": self.model_name, "n_q": self.n_q,
                 "sample_rate": self.sample_rate, "weights": self._weights_digest()}
 
-    # -- protocol -------------------------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
-        import torch
+    # -- pieces of the batched encode / decode (TorchCodec) -------------------------------------------
+    def _frame_samples(self) -> int:
+        return self.hop_length
 
-        audio = self._checked_audio(audio)
-        model = self._load()
-        length = audio.shape[1]
-        padded = np.pad(audio, ((0, 0), (0, (-length) % self.hop_length)))
-        with torch.inference_mode():
-            x = self._tensor(padded).unsqueeze(0)   # [1, 1, T]
-            out = model.encode(x, n_quantizers=self.n_q, return_dict=True)
-        return codes_payload(out.audio_codes[0, : self.n_q], self.codebook_size, length)  # [n_q, frames]
+    def _codebook_size(self) -> int:
+        return self.codebook_size
 
-    def decode(self, payload: Payload) -> np.ndarray:
-        import torch
+    def _encode_bucket(self, length: int) -> tuple[int, int]:
+        padded = -(-length // self.hop_length) * self.hop_length
+        return padded, padded   # zero-padded to whole frames like the official DAC.preprocess
 
-        codes = self._payload_codes(payload).unsqueeze(0)   # [1, n_q, frames]
-        model = self._load()
-        with torch.inference_mode():
-            wav = model.decode(audio_codes=codes, return_dict=True).audio_values
-        return fit_length(wav.reshape(1, -1).float().cpu().numpy(), payload.num_samples)
+    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+        out = model.encode(audio, n_quantizers=self.n_q, return_dict=True)   # [B, 1, T]
+        return out.audio_codes[:, : self.n_q]   # [B, n_q, frames]
+
+    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+        wav = model.decode(audio_codes=codes, return_dict=True).audio_values
+        return wav.reshape(codes.shape[0], 1, -1)   # [B, 1, T']

@@ -18,6 +18,19 @@ and the last chunk is padded to whole frames. Measured kbps is therefore declare
 ``frames / (T / 320)``: exact for a single chunk whose length is a multiple of 320, and about
 1 % higher for long inputs (the true cost of the official chunked scheme). The per-chunk scales
 travel in ``Payload.side`` (one float per second; not counted, like a header).
+
+Batches and chunks (option ``chunk_seconds``, default 30 s, 0 disables; see
+:class:`~codecbench.codecs._torch.TorchCodec`): models without their own chunking (24 kHz) cut
+inputs longer than ``chunk_seconds`` hard into chunks of whole frames, code them separately and
+concatenate them (frame count and measured bitrate unchanged). Models with their own chunking
+or normalisation (48 kHz: ``chunk_length_s`` / ``normalize`` in the config) keep exactly the
+official scheme: ``chunk_seconds``
+is ignored (``None`` in :meth:`identity`) and ``encode_batch`` / ``decode_batch`` loop over items.
+``encode_batch`` shares a forward pass only between segments of equal length (all full chunks
+of long inputs; equal-length items), ``decode_batch`` between equal frame counts: even the
+"causal" 24 kHz model's transformers encoder changes its last latents (by ~0.05 on a tiny random
+model) when zeros follow the input, and its decode changes when codes follow, so padding one
+item up to another would not be exact.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
 from codecbench.codecs._torch import TransformersCodec, codes_payload, fit_length
 from codecbench.codecs.base import Payload
 
@@ -44,7 +58,7 @@ def _model_name(model: str) -> str:
 
 class EncodecAdapter(TransformersCodec):
     """Encodec at one bandwidth. Options: ``model`` (``encodec_24khz`` | ``encodec_48khz``),
-    ``model_dir`` (or ``weights``: a local transformers folder), ``channels`` (1 or 2)."""
+    ``model_dir`` (or ``weights``: a local transformers folder), ``channels`` (1 or 2), ``chunk_seconds``."""
 
     name = "encodec"
     model_class = "EncodecModel"
@@ -57,17 +71,24 @@ class EncodecAdapter(TransformersCodec):
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", model: str = "encodec_24khz",
                  model_dir: Optional[str] = None, weights: Optional[str] = None,
-                 channels: Optional[int] = None) -> None:
-        super().__init__(bitrate, device, _model_name(model), model_dir, weights)
+                 channels: Optional[int] = None, chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS) -> None:
+        super().__init__(bitrate, device, _model_name(model), model_dir, weights, chunk_seconds)
         self.sample_rate = MODELS[self.model_name]
         allowed = BANDWIDTHS[self.model_name]
         model_channels = 2 if self.model_name == "encodec_48khz" else 1
+        self.native_chunks = self.model_name == "encodec_48khz"
+        self.hop_length = 320
         config = self._config()
         if config is not None:  # the folder's config is the truth (also for custom models)
             self.sample_rate = int(config.sampling_rate)
             allowed = tuple(float(b) for b in config.target_bandwidths)
             model_channels = int(config.audio_channels)
+            # a normalising model needs its scales in the payload: it keeps the official path too
+            self.native_chunks = config.chunk_length_s is not None or bool(config.normalize)
+            self.hop_length = int(np.prod(config.upsampling_ratios))
         self.model_channels = model_channels
+        if self.native_chunks:
+            self.chunk_seconds = None   # the official chunking stays as it is: no chunks of chunks
         self.allowed_bitrates = allowed
         wanted = DEFAULT_KBPS if bitrate is None and DEFAULT_KBPS in allowed else bitrate
         wanted = allowed[-1] if wanted is None else float(wanted)
@@ -85,8 +106,36 @@ class EncodecAdapter(TransformersCodec):
         return {**super().identity(), "model": self.model_name, "channels": self.channels,
                 "sample_rate": self.sample_rate, "weights": self._weights_digest()}
 
-    # -- protocol -------------------------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    # -- pieces of the batched encode / decode (TorchCodec) -------------------------------------------
+    def _frame_samples(self) -> int:
+        return self.hop_length
+
+    def _codebook_size(self) -> int:
+        return int(self._load().config.codebook_size)
+
+    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+        if self.channels != self.model_channels:  # mono into a stereo model: same signal on both sides
+            audio = audio.expand(-1, self.model_channels, -1)
+        out = model.encode(audio, bandwidth=self.bitrate, return_dict=True)
+        return out.audio_codes[0]   # [1 chunk, B, n_q, frames] -> [B, n_q, frames]
+
+    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+        wav = model.decode(codes[None], [None], return_dict=True).audio_values   # [B, model_channels, T']
+        return wav.mean(dim=1, keepdim=True) if self.channels != wav.shape[1] else wav
+
+    # -- protocol: the 48 kHz model keeps its own chunked path ----------------------------------------
+    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Any]] = None) -> list[Payload]:
+        if self.native_chunks:
+            return [self._encode_native(audio) for audio in audios]
+        return super().encode_batch(audios, items)
+
+    def decode_batch(self, payloads: list[Payload]) -> list[np.ndarray]:
+        if self.native_chunks:
+            return [self._decode_native(payload) for payload in payloads]
+        return super().decode_batch(payloads)
+
+    def _encode_native(self, audio: np.ndarray) -> Payload:
+        """The official chunked encode (1 s chunks, 1 % overlap, per-chunk RMS scales)."""
         import torch
 
         audio = self._checked_audio(audio)
@@ -106,7 +155,8 @@ class EncodecAdapter(TransformersCodec):
         return codes_payload(np.concatenate(chunks, axis=-1), model.config.codebook_size, audio.shape[1],
                              chunk_frames=frames, scales=scales)
 
-    def decode(self, payload: Payload) -> np.ndarray:
+    def _decode_native(self, payload: Payload) -> np.ndarray:
+        """Decode of :meth:`_encode_native` payloads (per-chunk frames and scales in ``side``)."""
         import torch
 
         codes = self._payload_codes(payload)   # [n_q, sum of chunk frames]

@@ -7,6 +7,12 @@ given; ``config`` may also be the path of an official-style JSON file (then ``ch
 required). Input is zero-padded to whole frames, so measured kbps equals the declared value for
 inputs of whole frames (``T`` a multiple of the hop) and exceeds it by at most one frame otherwise;
 the decoded audio is cut back to the input length.
+
+Batches and chunks (option ``chunk_seconds``, default 30 s, 0 disables; see
+:class:`~codecbench.codecs._torch.TorchCodec`): inputs longer than ``chunk_seconds`` are cut hard
+into chunks of whole frames, coded separately and concatenated (frame count and measured bitrate
+unchanged). The model zero-pads to whole frames, so ``encode_batch`` shares a forward pass between
+segments with the same padded length; decoding batches equal frame counts.
 """
 
 from __future__ import annotations
@@ -14,17 +20,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Optional
 
-import numpy as np
 
-from codecbench.codecs._torch import TorchCodec, codes_payload, fit_length
-from codecbench.codecs.base import CodecError, Payload
+from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
+from codecbench.codecs._torch import TorchCodec
+from codecbench.codecs.base import CodecError
 
 BITRATE_PRESETS = {2.0: "16k-320d", 3.0: "24k-320d", 4.0: "24k-240d"}
 
 
 class HiFiCodecAdapter(TorchCodec):
     """HiFi-Codec. Options: ``config`` (preset ``16k-320d`` | ``24k-320d`` | ``24k-240d`` or a JSON
-    path), ``checkpoint`` (or ``weights``: an AcademiCodec checkpoint file)."""
+    path), ``checkpoint`` (or ``weights``: an AcademiCodec checkpoint file), ``chunk_seconds``."""
 
     name = "hificodec"
     description = "HiFi-Codec (AcademiCodec GRVQ), own implementation; 2 kbps @16k, 3 and 4 kbps @24k"
@@ -32,10 +38,11 @@ class HiFiCodecAdapter(TorchCodec):
     default_bitrates = (2.0, 3.0, 4.0)
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", config: Optional[str] = None,
-                 checkpoint: Optional[str] = None, weights: Optional[str] = None) -> None:
+                 checkpoint: Optional[str] = None, weights: Optional[str] = None,
+                 chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS) -> None:
         from hificodec import HiFiCodecConfig, HiFiCodecConfigError
 
-        super().__init__(bitrate, device)
+        super().__init__(bitrate, device, chunk_seconds)
         allowed = ", ".join(f"{b:g} ({name})" for b, name in BITRATE_PRESETS.items())
         if config is None:
             key = 2.0 if bitrate is None else float(bitrate)
@@ -73,21 +80,19 @@ class HiFiCodecAdapter(TorchCodec):
         except CheckpointError as exc:
             raise CodecError(str(exc)) from None
 
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
-        import torch
+    # -- pieces of the batched encode / decode (TorchCodec) -------------------------------------------
+    def _frame_samples(self) -> int:
+        return self.config.hop_length
 
-        audio = self._checked_audio(audio)
-        model = self._load()
-        with torch.inference_mode():
-            encoded = model.encode(self._tensor(audio))   # [1, F, 4]
-        return codes_payload(encoded.codes[0].t(), self.config.n_codes, audio.shape[1])   # [4, F]
+    def _codebook_size(self) -> int:
+        return self.config.n_codes
 
-    def decode(self, payload: Payload) -> np.ndarray:
-        import torch
+    def _encode_bucket(self, length: int) -> tuple[int, int]:
+        padded = -(-length // self.config.hop_length) * self.config.hop_length
+        return padded, padded   # the model zero-pads to whole frames itself
 
-        codes = self._payload_codes(payload).t().unsqueeze(0)   # [1, F, 4]
-        model = self._load()
-        with torch.inference_mode():
-            wav = model.decode(codes, payload.num_samples)[0].float().cpu().numpy()   # [1, T]
-        # the model cuts to num_samples (all of it when 0); padding cannot happen but keeps the contract
-        return fit_length(wav, payload.num_samples or wav.shape[1])
+    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+        return model.encode(audio).codes.transpose(1, 2)   # [B, 1, T] -> [B, F, 4] -> [B, 4, F]
+
+    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+        return model.decode(codes.transpose(1, 2))   # [B, 4, F] -> [B, 1, F * hop]

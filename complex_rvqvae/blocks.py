@@ -1,7 +1,9 @@
 """Complex network blocks: dilated residual blocks, down/up-sampling stages, axial attention.
 
 All blocks map complex ``[B, C, F, T]`` tensors (channels, frequency bins, STFT frames) to complex
-tensors; nothing splits a spectrum into separate magnitude and phase streams.
+tensors; nothing splits a spectrum into separate magnitude and phase streams. ``forward`` is the
+complex reference; ``forward_cl`` computes the same on the stacked channels-last layout
+``[B, F, T, 2C]`` of :mod:`complex_rvqvae.layers` (what the encoder and decoder run).
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from complex_rvqvae.layers import ComplexConv2d, ComplexConvTranspose2d, ComplexLinear, ComplexNorm, make_activation
+from complex_rvqvae.layers import (ComplexConv2d, ComplexConvTranspose2d, ComplexLinear, ComplexNorm, _fresh,
+                                   make_activation)
+
+
+def run_cl(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Apply ``module`` (or each child of an ``nn.Sequential``) on the stacked channels-last layout."""
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            x = run_cl(child, x)
+        return x
+    return module.forward_cl(x)
 
 
 class ComplexResidualBlock(nn.Module):
@@ -32,6 +44,12 @@ class ComplexResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(self.act2(self.conv1(self.act1(self.norm(x)))))
+
+    def forward_cl(self, x: torch.Tensor) -> torch.Tensor:
+        """Stacked channels-last ``[B, F, T, 2C]``."""
+        h = self.act1.forward_cl(self.norm.forward_cl(x), inplace=True)
+        h = self.conv2.forward_cl(self.act2.forward_cl(self.conv1.forward_cl(h), inplace=True))
+        return h.add_(x) if _fresh() else x + h
 
 
 def residual_stack(channels: int, dilations: Sequence[int], activation: str) -> nn.Sequential:
@@ -54,6 +72,10 @@ class Downsample(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.act(x))
 
+    def forward_cl(self, x: torch.Tensor) -> torch.Tensor:
+        """Stacked channels-last ``[B, F, T, 2C]``."""
+        return self.conv.forward_cl(self.act.forward_cl(x))
+
 
 class Upsample(nn.Module):
     """Inverse of :class:`Downsample`: ``[B, Cin, F, T] -> [B, Cout, 2F, T*s]``."""
@@ -69,6 +91,10 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.act(x))
+
+    def forward_cl(self, x: torch.Tensor) -> torch.Tensor:
+        """Stacked channels-last ``[B, F, T, 2C]``."""
+        return self.conv.forward_cl(self.act.forward_cl(x))
 
 
 def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
@@ -148,6 +174,23 @@ class ComplexAttention(nn.Module):
         y = torch.complex(y[..., :d].contiguous(), y[..., d:].contiguous())
         return self.out(y.transpose(1, 2).reshape(n, length, channels))
 
+    def forward_cl(self, x: torch.Tensor) -> torch.Tensor:
+        """Stacked ``[N, L, 2C]`` -> ``[N, L, 2C]`` (same scores and values as :meth:`forward`)."""
+        n, length, c2 = x.shape
+        d = c2 // 2 // self.heads
+        qkv = self.qkv.forward_cl(x).view(n, length, 2, 3, self.heads, d)  # [re | im] x (q, k, v) x heads
+        q, k, v = qkv.permute(3, 0, 4, 1, 2, 5).reshape(3, n, self.heads, length, 2 * d).unbind(0)
+        if self.window > 0 and length > 4 * self.window:
+            y = banded_attention(q, k, v, self.window).float()
+        else:
+            mask = None
+            if self.window > 0 and length > self.window + 1:
+                idx = torch.arange(length, device=x.device)
+                mask = (idx[None, :] - idx[:, None]).abs() <= self.window
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).float()  # [N, H, L, 2d]
+        y = y.view(n, self.heads, length, 2, d).permute(0, 2, 3, 1, 4).reshape(n, length, c2)
+        return self.out.forward_cl(y)
+
 
 class AxialAttentionBlock(nn.Module):
     """Pre-norm axial transformer block on ``[B, C, F, T]``: time attention (per frequency row),
@@ -170,3 +213,17 @@ class AxialAttentionBlock(nn.Module):
         h = (self.norm_f(x) + self.freq_pos).permute(0, 3, 2, 1).reshape(b * t, f, c)
         x = x + self.freq_attn(h).view(b, t, f, c).permute(0, 3, 2, 1)
         return x + self.ff(self.norm_ff(x))
+
+    def forward_cl(self, x: torch.Tensor) -> torch.Tensor:
+        """Stacked channels-last ``[B, F, T, 2C]``."""
+        b, f, t, c2 = x.shape
+        fresh = _fresh()
+        h = self.time_attn.forward_cl(self.norm_t.forward_cl(x).reshape(b * f, t, c2)).view(b, f, t, c2)
+        x = h.add_(x) if fresh else x + h
+        pos = torch.cat([self.freq_pos.real, self.freq_pos.imag], dim=1).permute(0, 2, 3, 1)  # [1, F, 1, 2C]
+        h = (self.norm_f.forward_cl(x) + pos).transpose(1, 2).reshape(b * t, f, c2)
+        h = self.freq_attn.forward_cl(h).view(b, t, f, c2).transpose(1, 2)
+        x = x.add_(h) if fresh else (x + h).contiguous()
+        h = self.ff[2].forward_cl(self.ff[1].forward_cl(self.ff[0].forward_cl(self.norm_ff.forward_cl(x)),
+                                                        inplace=True))
+        return h.add_(x) if fresh else x + h

@@ -9,6 +9,10 @@ STFT frames::
              [B, C4, F/16, N'] -> flatten (C4 * F/16) -> complex conv -> latent [B, D, N']
     RVQ (EMA codebooks over the 2D-real view of the latent) -> quantised latent [B, D, N']
     decoder: mirror image -> spectrum [B, 1, F, N] -> decompress -> iSTFT -> [B, T]
+
+Encoder and decoder take and return complex tensors; inside they run on the stacked
+channels-last layout ``[B, F, T, 2C]`` (see :mod:`complex_rvqvae.layers`). ``forward_complex``
+runs the same network one complex module at a time (the reference the tests compare against).
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from complex_rvqvae.blocks import AxialAttentionBlock, Downsample, Upsample, residual_stack
+from complex_rvqvae.blocks import AxialAttentionBlock, Downsample, Upsample, residual_stack, run_cl
 from complex_rvqvae.config import ModelConfig
-from complex_rvqvae.layers import ComplexConv1d, ComplexConv2d, ComplexNorm, make_activation
+from complex_rvqvae.layers import ComplexConv1d, ComplexConv2d, ComplexNorm, from_cl, make_activation, to_cl
 from complex_rvqvae.quantizer import QuantizerOutput, ResidualVQ
 from complex_rvqvae.stft import ComplexSTFT
 
@@ -45,6 +49,18 @@ class ComplexEncoder(nn.Module):
         self.proj = ComplexConv1d(ch[4] * n_freq, cfg.latent_dim, 3, padding=1)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """Complex ``[B, 1, F, N]`` -> complex ``[B, D, N']`` (stacked channels-last inside)."""
+        x = self.stem.forward_cl(to_cl(spec))
+        for stage in self.stages:
+            x = run_cl(stage, x)
+        x = self.norm.forward_cl(run_cl(self.attention, x))
+        b, f, t, c2 = x.shape
+        # complex channel index c * F + f, real parts then imaginary parts (as forward_complex)
+        x = x.view(b, f, t, 2, c2 // 2).permute(0, 2, 3, 4, 1).reshape(b, t, c2 * f)
+        return from_cl(self.proj.forward_cl(x))
+
+    def forward_complex(self, spec: torch.Tensor) -> torch.Tensor:
+        """Reference path: the same network, one complex module call at a time."""
         x = self.stem(spec)
         for stage in self.stages:
             x = stage(x)
@@ -72,6 +88,17 @@ class ComplexDecoder(nn.Module):
         self.head = ComplexConv2d(ch[0], 1, 5, padding=2)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """Complex ``[B, D, N']`` -> complex ``[B, 1, F, N]`` (stacked channels-last inside)."""
+        b, _, t = latent.shape
+        x = self.proj.forward_cl(to_cl(latent))  # [B, N', 2 * C * F]: (re | im) x channel x bin
+        x = x.view(b, t, 2, -1, self.n_freq).permute(0, 4, 1, 2, 3).reshape(b, self.n_freq, t, -1).contiguous()
+        x = run_cl(self.attention, x)
+        for stage in self.stages:
+            x = run_cl(stage, x)
+        return from_cl(self.head.forward_cl(self.act.forward_cl(self.norm.forward_cl(x), inplace=True)))
+
+    def forward_complex(self, latent: torch.Tensor) -> torch.Tensor:
+        """Reference path: the same network, one complex module call at a time."""
         b, _, t = latent.shape
         x = self.proj(latent).view(b, -1, self.n_freq, t)
         x = self.attention(x)

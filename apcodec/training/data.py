@@ -195,8 +195,12 @@ def build_loader(dataset: CropDataset, sampler: ResumableBatchSampler, num_worke
     """DataLoader over the resumable batch sampler with a seeded generator (worker seeds)."""
     generator = torch.Generator()
     generator.manual_seed(seed)
+    # Spawned, not forked: forking after torch has run OpenMP threads can hang the children.
+    # Workers persist across epochs so the spawn cost is paid once; crops are seeded by the
+    # sampler's (seed, epoch, position), so this changes no sample.
+    extra = {"multiprocessing_context": "spawn", "persistent_workers": True} if num_workers > 0 else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, generator=generator,
-                      pin_memory=pin_memory, persistent_workers=False)
+                      pin_memory=pin_memory, **extra)
 
 
 def split_items(items: list[AudioItem], holdout: int) -> tuple[list[AudioItem], list[AudioItem]]:

@@ -61,7 +61,7 @@ def test_adapter_rejects_bad_bitrates_and_reports_missing_checkpoint(tmp_path, t
     with pytest.raises(CodecUnavailable):
         missing.encode(np.zeros((1, 100), np.float32))
     assert "no weights" in cls(bitrate=12).unavailable_reason()
-    assert set(cls.option_names()) == {"checkpoint", "config"}
+    assert set(cls.option_names()) == {"checkpoint", "config", "chunk_seconds"}
     # An explicit config must match the weights.
     wrong = cls(bitrate=6, checkpoint=str(tiny_checkpoint), config="48k")
     from codecbench.codecs import CodecError

@@ -47,7 +47,7 @@ def test_registry_and_summary() -> None:
     assert CODECS.get("encodec") is EncodecAdapter
     text = EncodecAdapter.summary()
     assert "24k/48k" in text and "1.5, 3, 6, 12, 24" in text
-    assert set(EncodecAdapter.option_names()) == {"model", "model_dir", "weights", "channels"}
+    assert set(EncodecAdapter.option_names()) == {"model", "model_dir", "weights", "channels", "chunk_seconds"}
 
 
 def test_24k_sweep_measured_equals_declared_and_codes_are_nested(models: dict[str, Path]) -> None:
