@@ -140,7 +140,7 @@ class ComplexLinear(_BlockWeighted):
     def forward_cl(self, x: torch.Tensor) -> torch.Tensor:
         """Stacked ``[..., 2 in]`` -> ``[..., 2 out]``."""
         weight, bias = self.real_params()
-        return F.linear(x, weight, bias).float()
+        return F.linear(x.contiguous(), weight, bias).float()  # strided 3-D input would run as bmm
 
 
 class ComplexConv1d(_BlockWeighted):
