@@ -151,20 +151,24 @@ _CL_CONVS = {
 }
 
 
-def optimise_for_inference(model: "APCodec", parallel_branches: bool = True) -> "APCodec":
+def optimise_for_inference(model: "APCodec", parallel_encoder: bool = True,
+                           parallel_decoder: bool = False) -> "APCodec":
     """Fold weight norm, fuse blocks (centred models), eval, no gradients; returns ``model``.
 
     Args:
         model: the codec, modified in place.
-        parallel_branches: run the amplitude and phase branches concurrently when torch has
-            >= 2 intra-op threads (see :func:`apcodec.modules.run_pair`).
+        parallel_encoder / parallel_decoder: run that part's amplitude and phase branches
+            concurrently when torch has >= 2 intra-op threads (see
+            :func:`apcodec.modules.run_pair`). Measured on 2 idle cores (10 s, 48 kHz): encode
+            0.096 concurrent vs 0.113 sequential, decode 0.136 concurrent vs 0.124 sequential
+            (the decoder's large output heads already keep both cores busy), hence the defaults.
     """
     remove_weight_norm(model)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    model.encoder.parallel_branches = parallel_branches
-    model.decoder.parallel_branches = parallel_branches
+    model.encoder.parallel_branches = parallel_encoder
+    model.decoder.parallel_branches = parallel_decoder
     if model.cfg.causal:
         return model
     for part_name, convs in _CL_CONVS.items():
