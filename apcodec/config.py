@@ -12,6 +12,7 @@ key by key, the including file winning.
 
 from __future__ import annotations
 
+
 import dataclasses
 import difflib
 import math
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
+from codecbench.registry import reject_unknown_keys
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -166,12 +168,10 @@ class ModelConfig:
         """Build from a ``model:`` mapping; unknown keys are an error with a did-you-mean hint."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: 'model' must be a mapping, got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(names)}"
-                raise ConfigError(f"{source}: unknown key 'model.{key}'{hint}")
+        try:
+            reject_unknown_keys(data, [f.name for f in dataclasses.fields(cls)], "model")
+        except ValueError as err:
+            raise ConfigError(f"{source}: {err}") from None
         try:
             return cls(**data)
         except ConfigError as err:
@@ -289,11 +289,10 @@ def load_config(path: Union[str, Path]) -> ExperimentConfig:
     """
     resolved = resolve_config_path(path)
     raw = _read_raw(resolved)
-    unknown = [k for k in raw if k not in ("model", "loss", "train", "data", "name", "description")]
-    if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), ["model", "loss", "train"], n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else "; sections are model, loss, train"
-        raise ConfigError(f"{resolved}: unknown section '{unknown[0]}'{hint}")
+    try:
+        reject_unknown_keys(raw, ("model", "loss", "train", "data", "name", "description"), "")
+    except ValueError as err:
+        raise ConfigError(f"{resolved}: {err}") from None
     model = ModelConfig.from_dict(raw.get("model") or {}, source=str(resolved))
     for section in ("loss", "train"):
         if not isinstance(raw.get(section) or {}, dict):

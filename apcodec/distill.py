@@ -32,6 +32,7 @@ from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig, match_frames
 from apcodec.task import APCodecTask, DiscriminatorConfig, GeneratorPass, load_generator
 from apcodec.training.task import StepContext
+from codecbench.registry import reject_unknown_keys
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,10 @@ class DistillConfig:
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DistillConfig":
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown train.extra.distill key(s) {unknown}; allowed: {sorted(known)}")
+        try:
+            reject_unknown_keys(data, [f.name for f in fields(cls)], "train.extra.distill")
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
         return cls(**data)
 
 

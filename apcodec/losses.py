@@ -23,6 +23,7 @@ from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from codecbench.registry import reject_unknown_keys
 
 TWO_PI = 2.0 * math.pi
 
@@ -65,10 +66,10 @@ class LossConfig:
     def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "LossConfig":
         """Build from the YAML ``loss:`` mapping; unknown keys are an error naming the key."""
         data = dict(data or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"{source}: unknown loss key(s) {unknown}; allowed: {sorted(known)}")
+        try:
+            reject_unknown_keys(data, [f.name for f in fields(cls)], "loss")
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
         out: dict[str, object] = {}
         for key, value in data.items():
             if key == "adversarial":

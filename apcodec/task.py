@@ -20,6 +20,7 @@ from apcodec.losses import (LossConfig, consistency_loss, discriminator_total, f
                             hinge_generator_loss, match_frames, phase_losses, weighted_total)
 from apcodec.training.mel import LogMelSpectrogram
 from apcodec.training.task import StepContext, TrainTask
+from codecbench.registry import reject_unknown_keys
 
 
 @dataclass
@@ -58,10 +59,10 @@ class DiscriminatorConfig:
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DiscriminatorConfig":
         data = dict(data or {})
-        unknown = sorted(set(data) - {"mpd_channels", "mrd_channels"})
-        if unknown:
-            raise ValueError(f"{source}: unknown train.extra.discriminator key(s) {unknown}; "
-                             "allowed: ['mpd_channels', 'mrd_channels']")
+        try:
+            reject_unknown_keys(data, ("mpd_channels", "mrd_channels"), "train.extra.discriminator")
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
         if "mpd_channels" in data:
             data["mpd_channels"] = tuple(int(c) for c in data["mpd_channels"])
         return cls(**data)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import yaml
+from codecbench.registry import reject_unknown_keys
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -20,10 +21,10 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 def _coerce(cls: type, data: Optional[Mapping[str, Any]], section: str, source: str) -> Any:
     """Build dataclass ``cls`` from a mapping; unknown keys are a one-line error naming them."""
     data = dict(data or {})
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ValueError(f"{source}: unknown {section} key(s) {unknown}; allowed: {sorted(known)}")
+    try:
+        reject_unknown_keys(data, [f.name for f in fields(cls)], section)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
     out: dict[str, Any] = {}
     for key, value in data.items():
         default = getattr(cls, key, None)
@@ -209,9 +210,10 @@ def load_config(name: Union[str, Path]) -> tuple[ModelConfig, LossConfig, dict]:
     """Read a YAML config: typed model and loss settings plus the raw ``train:`` mapping."""
     data = read_yaml(name)
     source = str(resolve_config_path(name))
-    unknown = sorted(set(data) - {"model", "loss", "train"})
-    if unknown:
-        raise ValueError(f"{source}: unknown top-level key(s) {unknown}; allowed: ['base', 'loss', 'model', 'train']")
+    try:
+        reject_unknown_keys(data, ("model", "loss", "train"), "", note=" (and base: for includes)")
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
     model = model_from_dict(data.get("model"), source)
     return model, loss_from_dict(data.get("loss"), source), dict(data.get("train") or {})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Mapping, Optional
+from codecbench.registry import reject_unknown_keys
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -94,11 +95,11 @@ class TrainConfig:
         under ``train.extra``.
         """
         data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown train key(s) {unknown}; allowed: {sorted(known)} "
-                             "(task-specific keys go under train.extra)")
+        try:
+            reject_unknown_keys(data, [f.name for f in fields(cls)], "train",
+                                note=" (task-specific keys go under train.extra)")
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
         if "betas" in data:
             data["betas"] = tuple(float(b) for b in data["betas"])  # type: ignore[union-attr]
         if "valid_metrics" in data:
