@@ -168,10 +168,8 @@ class ModelConfig:
         """Build from a ``model:`` mapping; unknown keys are an error with a did-you-mean hint."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: 'model' must be a mapping, got {type(data).__name__}")
-        try:
-            reject_unknown_keys(data, [f.name for f in dataclasses.fields(cls)], "model")
-        except ValueError as err:
-            raise ConfigError(f"{source}: {err}") from None
+        reject_unknown_keys(data, [f.name for f in dataclasses.fields(cls)], "model", source=source,
+                            error=ConfigError)
         try:
             return cls(**data)
         except ConfigError as err:
@@ -289,10 +287,8 @@ def load_config(path: Union[str, Path]) -> ExperimentConfig:
     """
     resolved = resolve_config_path(path)
     raw = _read_raw(resolved)
-    try:
-        reject_unknown_keys(raw, ("model", "loss", "train", "data", "name", "description"), "")
-    except ValueError as err:
-        raise ConfigError(f"{resolved}: {err}") from None
+    reject_unknown_keys(raw, ("model", "loss", "train", "data", "name", "description"), "",
+                        source=str(resolved), error=ConfigError)
     model = ModelConfig.from_dict(raw.get("model") or {}, source=str(resolved))
     for section in ("loss", "train"):
         if not isinstance(raw.get(section) or {}, dict):

@@ -54,10 +54,7 @@ class DistillConfig:
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DistillConfig":
         data = dict(data or {})
-        try:
-            reject_unknown_keys(data, [f.name for f in fields(cls)], "train.extra.distill")
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+        reject_unknown_keys(data, [f.name for f in fields(cls)], "train.extra.distill", source=source)
         return cls(**data)
 
 

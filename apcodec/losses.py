@@ -66,10 +66,7 @@ class LossConfig:
     def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "LossConfig":
         """Build from the YAML ``loss:`` mapping; unknown keys are an error naming the key."""
         data = dict(data or {})
-        try:
-            reject_unknown_keys(data, [f.name for f in fields(cls)], "loss")
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+        reject_unknown_keys(data, [f.name for f in fields(cls)], "loss", source=source)
         out: dict[str, object] = {}
         for key, value in data.items():
             if key == "adversarial":

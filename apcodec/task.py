@@ -59,10 +59,7 @@ class DiscriminatorConfig:
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DiscriminatorConfig":
         data = dict(data or {})
-        try:
-            reject_unknown_keys(data, ("mpd_channels", "mrd_channels"), "train.extra.discriminator")
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+        reject_unknown_keys(data, ("mpd_channels", "mrd_channels"), "train.extra.discriminator", source=source)
         if "mpd_channels" in data:
             data["mpd_channels"] = tuple(int(c) for c in data["mpd_channels"])
         return cls(**data)

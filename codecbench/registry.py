@@ -29,19 +29,22 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def reject_unknown_keys(data: Iterable[str], allowed: Iterable[str], where: str, note: str = "") -> None:
-    """Raise ``ValueError`` naming the first key of ``data`` not in ``allowed``.
+def reject_unknown_keys(data: Iterable[str], allowed: Iterable[str], where: str, note: str = "",
+                        source: str = "", error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` naming the first key of ``data`` not in ``allowed``.
 
     ``where`` is the section's key path (``"model"``, ``"train.extra.distill"``, ``""`` for the
-    top level); the message is one line: ``unknown key 'model.x' (did you mean 'y'?); allowed:
-    a, b<note>``, the same shape as suite errors.
+    top level) and ``source`` the file it came from; the message is one line:
+    ``source: unknown key 'model.x' (did you mean 'y'?); allowed: a, b<note>``, the same shape as
+    suite errors.
     """
     names = sorted(str(a) for a in allowed)
     for key in data:
         if key not in names:
             path = f"{where}.{key}" if where else str(key)
-            raise ValueError(f"unknown key '{path}'{did_you_mean(str(key), names)}; "
-                             f"allowed: {', '.join(names)}{note}")
+            prefix = f"{source}: " if source else ""
+            raise error(f"{prefix}unknown key '{path}'{did_you_mean(str(key), names)}; "
+                        f"allowed: {', '.join(names)}{note}")
 
 
 def import_target(target: str) -> object:

@@ -21,10 +21,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 def _coerce(cls: type, data: Optional[Mapping[str, Any]], section: str, source: str) -> Any:
     """Build dataclass ``cls`` from a mapping; unknown keys are a one-line error naming them."""
     data = dict(data or {})
-    try:
-        reject_unknown_keys(data, [f.name for f in fields(cls)], section)
-    except ValueError as err:
-        raise ValueError(f"{source}: {err}") from None
+    reject_unknown_keys(data, [f.name for f in fields(cls)], section, source=source)
     out: dict[str, Any] = {}
     for key, value in data.items():
         default = getattr(cls, key, None)
@@ -210,10 +207,7 @@ def load_config(name: Union[str, Path]) -> tuple[ModelConfig, LossConfig, dict]:
     """Read a YAML config: typed model and loss settings plus the raw ``train:`` mapping."""
     data = read_yaml(name)
     source = str(resolve_config_path(name))
-    try:
-        reject_unknown_keys(data, ("model", "loss", "train"), "", note=" (and base: for includes)")
-    except ValueError as err:
-        raise ValueError(f"{source}: {err}") from None
+    reject_unknown_keys(data, ("model", "loss", "train"), "", note=" (and base: for includes)", source=source)
     model = model_from_dict(data.get("model"), source)
     return model, loss_from_dict(data.get("loss"), source), dict(data.get("train") or {})
 

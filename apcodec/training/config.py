@@ -95,11 +95,8 @@ class TrainConfig:
         under ``train.extra``.
         """
         data = dict(data or {})
-        try:
-            reject_unknown_keys(data, [f.name for f in fields(cls)], "train",
-                                note=" (task-specific keys go under train.extra)")
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
+        reject_unknown_keys(data, [f.name for f in fields(cls)], "train",
+                            note=" (task-specific keys go under train.extra)", source=source)
         if "betas" in data:
             data["betas"] = tuple(float(b) for b in data["betas"])  # type: ignore[union-attr]
         if "valid_metrics" in data:
