@@ -163,16 +163,20 @@ class ComplexAttention(nn.Module):
         d = channels // self.heads
         q, k, v = self.qkv(x).view(n, length, 3, self.heads, d).permute(2, 0, 3, 1, 4)  # [N, H, L, d] each
         q, k, v = (torch.cat([t.real, t.imag], dim=-1) for t in (q, k, v))
-        if self.window > 0 and length > 4 * self.window:
-            y = banded_attention(q, k, v, self.window).float()
-        else:
-            mask = None
-            if self.window > 0 and length > self.window + 1:
-                idx = torch.arange(length, device=x.device)
-                mask = (idx[None, :] - idx[:, None]).abs() <= self.window
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).float()  # [N, H, L, 2d]
+        y = self._attend(q, k, v)  # [N, H, L, 2d]
         y = torch.complex(y[..., :d].contiguous(), y[..., d:].contiguous())
         return self.out(y.transpose(1, 2).reshape(n, length, channels))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention of stacked ``[N, H, L, 2d]`` q/k/v within ``±window`` frames (all when 0)."""
+        length = q.shape[-2]
+        if self.window > 0 and length > 4 * self.window:
+            return banded_attention(q, k, v, self.window).float()
+        mask = None
+        if self.window > 0 and length > self.window + 1:
+            idx = torch.arange(length, device=q.device)
+            mask = (idx[None, :] - idx[:, None]).abs() <= self.window
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask).float()
 
     def forward_cl(self, x: torch.Tensor) -> torch.Tensor:
         """Stacked ``[N, L, 2C]`` -> ``[N, L, 2C]`` (same scores and values as :meth:`forward`)."""
@@ -180,14 +184,7 @@ class ComplexAttention(nn.Module):
         d = c2 // 2 // self.heads
         qkv = self.qkv.forward_cl(x).view(n, length, 2, 3, self.heads, d)  # [re | im] x (q, k, v) x heads
         q, k, v = qkv.permute(3, 0, 4, 1, 2, 5).reshape(3, n, self.heads, length, 2 * d).unbind(0)
-        if self.window > 0 and length > 4 * self.window:
-            y = banded_attention(q, k, v, self.window).float()
-        else:
-            mask = None
-            if self.window > 0 and length > self.window + 1:
-                idx = torch.arange(length, device=x.device)
-                mask = (idx[None, :] - idx[:, None]).abs() <= self.window
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).float()  # [N, H, L, 2d]
+        y = self._attend(q, k, v)  # [N, H, L, 2d]
         y = y.view(n, self.heads, length, 2, d).permute(0, 2, 3, 1, 4).reshape(n, length, c2)
         return self.out.forward_cl(y)
 
