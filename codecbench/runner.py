@@ -178,7 +178,7 @@ class Runner:
         with self._open_store() as store:
             self._write_manifest(store)
             done = store.completed_keys(self.metric_columns)
-            stored_keys = {r["item_key"]: r["cache_key"] for r in store.rows()}
+            stored_keys = store.cache_keys()
             stale = set(stored_keys) - {row.item_key for row in plan.rows}
             if stale and self.shard is None and not plan.dataset_errors:
                 self.log(f"note: {len(stale)} stored rows are not in this suite's plan (an earlier version of "

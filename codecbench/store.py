@@ -183,6 +183,10 @@ class ResultStore:
         wanted = set(metrics)
         return {k for k in done if wanted <= have.get(k, set())}
 
+    def cache_keys(self) -> dict[str, Optional[str]]:
+        """item_key -> cache key of every stored row (what a resume compares against)."""
+        return dict(self._conn.execute("SELECT item_key, cache_key FROM items").fetchall())
+
     def stored_scores(self, item_key: str) -> dict[str, tuple[float, Optional[str]]]:
         rows = self._conn.execute("SELECT metric, value, reason FROM scores WHERE item_key = ?", (item_key,))
         return {m: (math.nan if v is None else v, r) for m, v, r in rows}
