@@ -27,12 +27,13 @@ from typing import Iterable, Optional
 import numpy as np
 from scipy import fft as sp_fft
 
+from codecbench.errors import MetricStageError
 from codecbench.audio import RESAMPLER, resample, to_mono
 
 LENGTH_POLICIES = ("trim", "pad")
 
 
-class AlignmentError(ValueError):
+class AlignmentError(MetricStageError):
     """Bad policy or unusable input. ``str()`` is one line saying what to change."""
 
 

@@ -13,11 +13,13 @@ from typing import Union
 import numpy as np
 import soundfile as sf
 
+from codecbench.errors import DataError
+
 RESAMPLER = "soxr-VHQ"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 
 
-class AudioError(ValueError):
+class AudioError(DataError):
     """Unreadable or unusable audio. The message is one line naming the file and what to do."""
 
 

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from codecbench import __version__
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from codecbench.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CodecbenchError
 
 
-class CliError(Exception):
+class CliError(CodecbenchError):
     """A one-line error for the user."""
 
 
@@ -225,24 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types whose message is already a one-line, user-facing error."""
-    from codecbench.audio import AudioError
-    from codecbench.codecs.base import CodecError, CodecUnavailable
-    from codecbench.registry import RegistryError
-    from codecbench.scoring import MetricConfigError
-    from codecbench.store import StoreError
-    from codecbench.suite import SuiteError
-
-    errors: list[type[BaseException]] = [CliError, AudioError, CodecError, CodecUnavailable, RegistryError,
-                                         MetricConfigError, StoreError, SuiteError, FileNotFoundError]
-    from codecbench.datasets import DatasetError
-    from codecbench.weights import WeightsError
-
-    errors += [DatasetError, WeightsError]
-    return tuple(errors)
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -261,8 +241,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("codecbench: interrupted; finished rows are stored, rerun the same command to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    except _user_errors() as exc:
-        return _fail(str(exc))
+    except CodecbenchError as exc:
+        print(f"codecbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except FileNotFoundError as exc:
+        return _fail(f"{exc.filename or exc}: no such file or directory; check the path")
+    except Exception:  # a genuine bug: show it and ask for a report
+        import traceback
+
+        traceback.print_exc()
+        print("codecbench: internal error (a bug in codecbench or an adapter); please report it with the "
+              "traceback above", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ import importlib
 from importlib import metadata
 from typing import Generic, Iterable, Iterator, TypeVar, Union
 
+from codecbench.errors import CodecbenchError
+
 T = TypeVar("T")
 
 
-class RegistryError(KeyError):
+class RegistryError(CodecbenchError, KeyError):
     """An unknown or conflicting registry name. ``str()`` is a one-line, user-facing message."""
 
     def __str__(self) -> str:  # KeyError would repr() the message

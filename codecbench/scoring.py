@@ -23,13 +23,14 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from codecbench.errors import MetricStageError
 from codecbench.alignment import AlignmentInfo, AlignmentPolicy, align_pair
 from codecbench.metrics import METRICS, Metric, MetricUnavailable
 
 MetricSpec = tuple[str, Mapping[str, Any]]
 
 
-class MetricConfigError(ValueError):
+class MetricConfigError(MetricStageError):
     """Unknown metric or option. ``str()`` is one line listing the allowed values."""
 
 

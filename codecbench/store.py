@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from codecbench.errors import StorageError
+
 SCHEMA_VERSION = 1
 DB_NAME = "results.sqlite"
 
@@ -53,7 +55,7 @@ CREATE TABLE IF NOT EXISTS scores (
 """
 
 
-class StoreError(RuntimeError):
+class StoreError(StorageError):
     """The run directory or its database cannot be used (one line saying what to do)."""
 
 

@@ -16,10 +16,11 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from codecbench.errors import ConfigError
 from codecbench.registry import Registry, RegistryError, did_you_mean
 
 
-class SuiteError(ValueError):
+class SuiteError(ConfigError):
     """A suite problem; ``str()`` is ``file:line: key.path: message``."""
 
 

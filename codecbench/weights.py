@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Optional, Sequence
 from urllib.parse import urlparse
 
+from codecbench.errors import CodecStageError
+
 CONNECT_TIMEOUT_S = 3.0
 TRANSFORMERS_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-class WeightsError(RuntimeError):
+class WeightsError(CodecStageError):
     """Weights unknown, absent or not downloadable. One line saying what to do."""
 
 

@@ -19,12 +19,14 @@ from typing import Any, ClassVar, Optional
 
 import numpy as np
 
+from codecbench.errors import CodecStageError
 
-class CodecError(RuntimeError):
+
+class CodecError(CodecStageError):
     """A codec failed on one item. The message is one line and says what to do."""
 
 
-class CodecUnavailable(RuntimeError):
+class CodecUnavailable(CodecStageError):
     """The codec cannot run here (weights or an optional backend missing); its items are skipped."""
 
 
@@ -152,6 +154,23 @@ class Codec(ABC):
         Adapters that load checkpoints add their file digests here.
         """
         return {"adapter": self.name, "bitrate": self.bitrate, "version": 1}
+
+    @classmethod
+    def check_bitrate(cls, bitrate: Optional[float], options: dict[str, Any]) -> Optional[str]:
+        """A one-line problem when ``bitrate`` (declared kbps) is outside what this codec accepts.
+
+        Called by suite validation before any work starts, so an out-of-range bitrate is a suite
+        error (naming the allowed range) rather than a column of failed rows. ``options`` are the
+        entry's options (some codecs' ranges depend on them). Default: anything goes.
+        """
+        return None
+
+    def coding_format(self, input_channels: int) -> tuple[int, int]:
+        """``(sample_rate, channels)`` this codec actually codes an input of ``input_channels`` at.
+
+        Recorded per row in the store so that what happened to the audio is never silent.
+        """
+        return self.sample_rate, self.channels
 
     def unavailable_reason(self) -> Optional[str]:
         """A one-line reason when the codec cannot run here (items are then skipped)."""

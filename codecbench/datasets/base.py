@@ -16,10 +16,11 @@ from typing import Any, ClassVar, Mapping, Optional, Protocol, Union
 import numpy as np
 import soundfile as sf
 
+from codecbench.errors import DataError
 from codecbench.audio import AudioError, check_audio, load_audio
 
 
-class DatasetError(ValueError):
+class DatasetError(DataError):
     """A dataset cannot be listed. The message is one line: which path/option is wrong and what to do."""
 
 
