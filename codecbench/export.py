@@ -7,7 +7,10 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from codecbench.results import load_results
+import pandas as pd
+
+from codecbench.manifest import write_json_atomic
+from codecbench.results import MANIFEST_NAME, load_manifest, load_results
 from codecbench.store import DB_NAME, ResultStore, StoreError
 
 
@@ -15,7 +18,16 @@ def export_results(run_dir: Path, fmt: str, output: Optional[Path] = None) -> Pa
     """Write ``load_results(run_dir)`` as ``fmt``; NaN stays NaN (empty in CSV, null in JSON)."""
     df = load_results(run_dir)
     output = output or run_dir / f"results.{fmt}"
-    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.is_dir():
+        raise StoreError(f"{output}: is a directory; give -o a file name such as {output / f'results.{fmt}'}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return _write_table(df, fmt, output)
+    except OSError as exc:
+        raise StoreError(f"{output}: cannot write the export ({exc.strerror}); choose another -o") from None
+
+
+def _write_table(df: "pd.DataFrame", fmt: str, output: Path) -> Path:
     if fmt == "csv":
         df.to_csv(output, index=False)
     elif fmt == "parquet":
@@ -38,11 +50,25 @@ def _shard_files(run_dir: Path) -> list[Path]:
     return sorted(run_dir.glob("results.shard-*.sqlite"))
 
 
-def merge_runs(run_dir: Path, sources: list[Path]) -> tuple[int, list[Path]]:
+def _comparable(target: ResultStore, source: ResultStore, path: Path) -> Optional[str]:
+    """Why ``source`` must not be merged into ``target`` (different suite or metric identities)."""
+    theirs, ours = source.get_meta("suite_hash"), target.get_meta("suite_hash")
+    if theirs and ours and theirs != ours:
+        return f"{path} was made by a different suite (digest {theirs[:12]} vs {ours[:12]})"
+    their_metrics, our_metrics = source.get_meta("metric_digests") or {}, target.get_meta("metric_digests") or {}
+    changed = sorted(k for k in set(their_metrics) & set(our_metrics) if their_metrics[k] != our_metrics[k])
+    if changed:
+        return f"{path} scored {', '.join(changed)} with a different metric version or options"
+    return None
+
+
+def merge_runs(run_dir: Path, sources: list[Path], force: bool = False) -> tuple[int, list[Path]]:
     """Copy every row of ``sources`` (shard databases or other run dirs) into ``run_dir``.
 
     Rows are keyed by plan identity, so merging twice, or merging overlapping shards, never
     duplicates a row. Decoded-audio paths of other run dirs are made absolute so they stay valid.
+    Sources made by another suite, or scored with other metric identities, are refused unless
+    ``force``; the merged sources are recorded in the manifest.
     """
     files = []
     for source in sources or _shard_files(run_dir):
@@ -53,15 +79,27 @@ def merge_runs(run_dir: Path, sources: list[Path]) -> tuple[int, list[Path]]:
     if not files:
         raise StoreError(f"{run_dir}: no results.shard-*.sqlite files to merge; run with --shard K/N first")
     total = 0
-    with ResultStore.open(run_dir) as target:
+    from codecbench.lock import RunLock
+
+    with ResultStore.open(run_dir) as target, RunLock(target.path):
         for path in files:
             if path.resolve() == target.path.resolve():
                 continue
-            source_store = ResultStore(path)
+            source_store = ResultStore(path, readonly=True)
             try:
+                problem = _comparable(target, source_store, path)
+                if problem and not force:
+                    raise StoreError(f"refusing to merge: {problem}; pass --force to merge anyway")
+                if target.get_meta("suite_hash") is None and source_store.get_meta("suite_hash"):
+                    target.set_meta("suite_hash", source_store.get_meta("suite_hash"))
+                    target.set_meta("metric_digests", source_store.get_meta("metric_digests") or {})
                 base = path.parent.resolve()
                 total += target.merge_from(source_store, None if base == run_dir.resolve() else base)
             finally:
                 source_store.close()
+    manifest = load_manifest(run_dir)
+    if manifest:
+        manifest["merged_from"] = sorted({*manifest.get("merged_from", []), *(str(f.resolve()) for f in files)})
+        write_json_atomic(run_dir / MANIFEST_NAME, manifest)
     return total, files
 

@@ -17,7 +17,9 @@ from codecbench.store import ResultStore
 MANIFEST_NAME = "manifest.json"
 KEY_COLUMNS = ["dataset", "utterance", "codec", "bitrate"]
 TAIL_COLUMNS = ["encode_rtf", "decode_rtf", "duration_s", "status", "error", "n_failures", "failure_reasons"]
-PATH_COLUMNS = ["reference_path", "decoded_path", "decoded_sample_rate", "lag_samples", "adapter"]
+ALIGNMENT_COLUMNS = ["lag_samples", "lag_at_bound", "trimmed_reference_samples", "trimmed_degraded_samples"]
+CODING_COLUMNS = ["coding_sample_rate", "coding_channels", "input_channels", "decoded_channels", "decoded_sha256"]
+PATH_COLUMNS = ["reference_path", "decoded_path", "decoded_sample_rate", "adapter"]
 
 
 def condition_label(codec: str, bitrate: Optional[float]) -> str:
@@ -34,11 +36,16 @@ def load_manifest(run_dir: Path | str) -> dict[str, Any]:
 
 
 def metric_names(run_dir: Path | str, rows: Optional[list[dict[str, Any]]] = None) -> list[str]:
-    """Metric columns in suite order (falling back to whatever scores are stored)."""
+    """Metric columns in suite order; without a manifest, whatever scores are stored.
+
+    A metric removed from the suite disappears from tables (its stored values are kept).
+    """
     names = list(load_manifest(run_dir).get("metrics", {}))  # column labels, in suite order
+    if names:
+        return names
     for row in rows or []:
         for name in row["scores"]:
-            if name not in names:
+            if name not in names and "#" not in name:  # '#chK' per-channel values stay out of the table
                 names.append(name)
     return names
 
@@ -49,9 +56,13 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> pd.DataFra
     Columns: ``dataset, utterance, codec, bitrate`` (declared kbps), ``measured_kbps``, one
     column per metric named as in the registry (NaN where it could not be computed), then
     ``encode_rtf, decode_rtf, duration_s, status, error, n_failures`` (metrics that are NaN
-    for this row, plus one if the row itself failed or was skipped) and ``failure_reasons``
-    (JSON object metric -> reason). With ``include_paths`` the absolute reference and decoded
-    audio paths, decoded sample rate, compensated lag and adapter name are added.
+    for this row, plus one if the row itself failed or was skipped), ``failure_reasons``
+    (JSON object metric -> reason), the alignment columns (``lag_samples, lag_at_bound,
+    trimmed_reference_samples, trimmed_degraded_samples``) and what was coded
+    (``coding_sample_rate, coding_channels, input_channels, decoded_channels, decoded_sha256``).
+    Metrics stored but no longer in the suite are kept in the store and left out here.
+    With ``include_paths`` the absolute reference and decoded audio paths, decoded sample rate
+    and adapter name are added.
     """
     run_dir = Path(run_dir)
     with ResultStore.open_existing(run_dir) as store:
@@ -71,6 +82,8 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> pd.DataFra
                       duration_s=_float(row["duration_s"]), status=row["status"], error=row["error"])
         record["n_failures"] = len(reasons) + (row["status"] != "ok")
         record["failure_reasons"] = json.dumps(reasons, sort_keys=True)
+        for col in ALIGNMENT_COLUMNS + CODING_COLUMNS:
+            record[col] = row.get(col)
         if include_paths:
             for col in PATH_COLUMNS:
                 record[col] = row[col]
@@ -79,7 +92,7 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> pd.DataFra
                     record[col] = str((run_dir / record[col]).resolve())
             record["metadata"] = json.dumps(row["metadata"], sort_keys=True)
         records.append(record)
-    columns = KEY_COLUMNS + ["measured_kbps"] + metrics + TAIL_COLUMNS
+    columns = KEY_COLUMNS + ["measured_kbps"] + metrics + TAIL_COLUMNS + ALIGNMENT_COLUMNS + CODING_COLUMNS
     if include_paths:
         columns += PATH_COLUMNS + ["metadata"]
     df = pd.DataFrame.from_records(records, columns=columns)

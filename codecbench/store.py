@@ -3,7 +3,12 @@
 Every finished plan row (one utterance x codec x bitrate) is written in a single transaction
 together with all its metric scores, so a crash or Ctrl-C can lose at most the row in flight and
 never leaves half a row behind. Rows are keyed by their plan identity, so a rerun replaces rather
-than duplicates.
+than duplicates. Each score carries the digest of the metric identity that produced it, so a
+rerun adds a new metric (or recomputes a changed one) without touching the others.
+
+SQLite failures never escape as tracebacks: a full disk, a read-only or corrupt database become a
+:class:`StoreError` saying what to do. Readers (summary, export, report) open the database
+read-only, so archived or shared run directories without write permission still work.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, Iterator, Optional
 
 from codecbench.errors import StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "results.sqlite"
 
 _SCHEMA = """
@@ -43,16 +48,36 @@ CREATE TABLE IF NOT EXISTS items (
     cache_key TEXT,
     lag_samples INTEGER,
     metadata TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    lag_at_bound INTEGER,
+    trimmed_reference_samples INTEGER,
+    trimmed_degraded_samples INTEGER,
+    coding_sample_rate INTEGER,
+    coding_channels INTEGER,
+    input_channels INTEGER,
+    decoded_channels INTEGER,
+    decoded_sha256 TEXT,
+    crashes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS scores (
     item_key TEXT NOT NULL REFERENCES items(item_key) ON DELETE CASCADE,
     metric TEXT NOT NULL,
     value REAL,
     reason TEXT,
+    identity TEXT,
     PRIMARY KEY (item_key, metric)
 );
 """
+
+
+_V2_ITEM_COLUMNS = {
+    "lag_at_bound": "INTEGER", "trimmed_reference_samples": "INTEGER", "trimmed_degraded_samples": "INTEGER",
+    "coding_sample_rate": "INTEGER", "coding_channels": "INTEGER", "input_channels": "INTEGER",
+    "decoded_channels": "INTEGER", "decoded_sha256": "TEXT", "crashes": "INTEGER NOT NULL DEFAULT 0",
+}
+ITEM_COLUMNS = ["item_key", "dataset", "utterance", "codec", "adapter", "bitrate", "status", "error",
+                "measured_kbps", "encode_rtf", "decode_rtf", "duration_s", "reference_path", "decoded_path",
+                "decoded_sample_rate", "cache_key", "lag_samples", *_V2_ITEM_COLUMNS]
 
 
 class StoreError(StorageError):
@@ -80,8 +105,19 @@ class ItemResult:
     decoded_sample_rate: Optional[int] = None
     cache_key: Optional[str] = None
     lag_samples: Optional[int] = None
+    lag_at_bound: Optional[bool] = None
+    trimmed_reference_samples: Optional[int] = None
+    trimmed_degraded_samples: Optional[int] = None
+    coding_sample_rate: Optional[int] = None
+    coding_channels: Optional[int] = None
+    input_channels: Optional[int] = None
+    decoded_channels: Optional[int] = None
+    decoded_sha256: Optional[str] = None
+    crashes: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, tuple[float, Optional[str]]] = field(default_factory=dict)
+    # metric label -> identity digest of the metric that produced the score
+    identities: dict[str, str] = field(default_factory=dict)
 
 
 def _nullable(value: Any) -> Any:
@@ -91,29 +127,76 @@ def _nullable(value: Any) -> Any:
     return value
 
 
+def _store_error(path: Path, exc: sqlite3.Error, doing: str) -> StoreError:
+    """One actionable line for an SQLite failure."""
+    text = str(exc).lower()
+    if "full" in text:
+        return StoreError(f"disk full {doing} {path}: free space and rerun the same command to resume")
+    if "readonly" in text or "read-only" in text or "attempt to write" in text:
+        return StoreError(f"{path}: database is read-only while {doing}; use a writable run directory "
+                          "(or copy it) to add results")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(f"{path}: the results database is damaged ({exc}); move it aside and rerun: decoded "
+                          "audio in the cache is reused, so only scoring is repeated")
+    if "locked" in text or "busy" in text:
+        return StoreError(f"{path}: database is locked by another process while {doing}; wait for it and retry")
+    if "unable to open" in text:
+        return StoreError(f"{path}: cannot open the results database ({exc}); check the directory exists "
+                          "and is readable")
+    return StoreError(f"{path}: database error while {doing} ({exc})")
+
+
 class ResultStore:
     """Transactional access to ``RUN_DIR/results.sqlite``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         try:
-            self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            if readonly:
+                self._conn = self._connect_readonly()
+            else:
+                self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                self._conn.executescript(_SCHEMA)
+                self._migrate()
+            self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            version = self.get_meta("schema_version")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open results database ({exc}); "
-                             "check the output directory is writable") from exc
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_SCHEMA)
-        version = self.get_meta("schema_version")
-        if version is None:
+            raise _store_error(self.path, exc, "opening") from None
+        if version is None and not readonly:
             self.set_meta("schema_version", SCHEMA_VERSION)
-        elif int(version) > SCHEMA_VERSION:
+        elif version is not None and int(version) > SCHEMA_VERSION:
             raise StoreError(f"{self.path}: written by a newer codecbench (schema {version}); upgrade codecbench")
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """Read-only connection that works in read-only directories (no -wal/-shm can be created)."""
+        uri = self.path.resolve().as_uri()
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60.0, isolation_level=None)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            # a read-only directory cannot hold the WAL index: read the file as immutable instead
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+
+    def _migrate(self) -> None:
+        """Bring a schema-1 database up to date in place (new nullable columns only)."""
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
+        for name, kind in _V2_ITEM_COLUMNS.items():
+            if name not in have:
+                self._conn.execute(f"ALTER TABLE items ADD COLUMN {name} {kind}")
+        if "identity" not in {row[1] for row in self._conn.execute("PRAGMA table_info(scores)")}:
+            self._conn.execute("ALTER TABLE scores ADD COLUMN identity TEXT")
+        version = self.get_meta("schema_version")
+        if version is not None and int(version) < SCHEMA_VERSION:
+            self.set_meta("schema_version", SCHEMA_VERSION)
 
     @classmethod
     def open(cls, run_dir: Path | str, db_name: str = DB_NAME) -> "ResultStore":
-        """Open (creating if needed) the store of ``run_dir``."""
+        """Open (creating if needed) the store of ``run_dir`` for writing."""
         run_dir = Path(run_dir)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -123,12 +206,12 @@ class ResultStore:
         return cls(run_dir / db_name)
 
     @classmethod
-    def open_existing(cls, run_dir: Path | str) -> "ResultStore":
-        """Open the store of an existing run directory, with a clear error when there is none."""
-        path = Path(run_dir) / DB_NAME
+    def open_existing(cls, run_dir: Path | str, db_name: str = DB_NAME) -> "ResultStore":
+        """Open the store of an existing run directory read-only (summary, export, report)."""
+        path = Path(run_dir) / db_name
         if not path.is_file():
-            raise StoreError(f"{run_dir}: no {DB_NAME} here; pass a run directory made by `codecbench run`")
-        return cls(path)
+            raise StoreError(f"{run_dir}: no {db_name} here; pass a run directory made by `codecbench run`")
+        return cls(path, readonly=True)
 
     def close(self) -> None:
         self._conn.close()
@@ -141,17 +224,35 @@ class ResultStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc, "writing") from None
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(exc, sqlite3.Error):
+                raise _store_error(self.path, exc, "writing") from None
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise _store_error(self.path, exc, "writing") from None
 
     # -- meta -------------------------------------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        try:
+            self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc, "writing") from None
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -160,38 +261,45 @@ class ResultStore:
     # -- items ------------------------------------------------------------------------------
     def write(self, result: ItemResult) -> None:
         """Insert or replace one row and all its scores atomically."""
-        columns = ["item_key", "dataset", "utterance", "codec", "adapter", "bitrate", "status", "error",
-                   "measured_kbps", "encode_rtf", "decode_rtf", "duration_s", "reference_path",
-                   "decoded_path", "decoded_sample_rate", "cache_key", "lag_samples"]
-        values = [_nullable(getattr(result, c)) for c in columns]
-        columns += ["metadata", "updated_at"]
+        values = [_nullable(getattr(result, c)) for c in ITEM_COLUMNS]
+        columns = [*ITEM_COLUMNS, "metadata", "updated_at"]
         values += [json.dumps(result.metadata, sort_keys=True, default=str), time.time()]
         with self.transaction() as conn:
             conn.execute("DELETE FROM scores WHERE item_key = ?", (result.item_key,))
             conn.execute(f"INSERT OR REPLACE INTO items({', '.join(columns)}) "
                          f"VALUES ({', '.join('?' * len(columns))})", values)
-            conn.executemany("INSERT INTO scores(item_key, metric, value, reason) VALUES (?, ?, ?, ?)",
-                             [(result.item_key, name, _nullable(float(v)), reason)
-                              for name, (v, reason) in sorted(result.scores.items())])
+            self._insert_scores(conn, result.item_key, result.scores, result.identities)
 
-    def completed_keys(self, metrics: list[str]) -> set[str]:
-        """Keys of rows that need no more work: status ok and every requested metric stored."""
-        done = {k for (k,) in self._conn.execute("SELECT item_key FROM items WHERE status = 'ok'")}
-        if not metrics or not done:
-            return done
-        have: dict[str, set[str]] = {}
-        for key, metric in self._conn.execute("SELECT item_key, metric FROM scores"):
-            have.setdefault(key, set()).add(metric)
-        wanted = set(metrics)
-        return {k for k in done if wanted <= have.get(k, set())}
+    @staticmethod
+    def _insert_scores(conn: sqlite3.Connection, item_key: str, scores: dict[str, tuple[float, Optional[str]]],
+                       identities: dict[str, str]) -> None:
+        conn.executemany("INSERT OR REPLACE INTO scores(item_key, metric, value, reason, identity) "
+                         "VALUES (?, ?, ?, ?, ?)",
+                         [(item_key, name, _nullable(float(v)), reason, identities.get(name.split("#")[0]))
+                          for name, (v, reason) in sorted(scores.items())])
 
-    def cache_keys(self) -> dict[str, Optional[str]]:
-        """item_key -> cache key of every stored row (what a resume compares against)."""
-        return dict(self._conn.execute("SELECT item_key, cache_key FROM items").fetchall())
+    def add_scores(self, item_key: str, scores: dict[str, tuple[float, Optional[str]]],
+                   identities: dict[str, str]) -> None:
+        """Add (or replace) some metrics of an existing row, leaving its other scores untouched."""
+        with self.transaction() as conn:
+            for name in {n.split("#")[0] for n in scores}:
+                conn.execute("DELETE FROM scores WHERE item_key = ? AND (metric = ? OR metric LIKE ?)",
+                             (item_key, name, f"{name}#%"))
+            self._insert_scores(conn, item_key, scores, identities)
+            conn.execute("UPDATE items SET updated_at = ? WHERE item_key = ?", (time.time(), item_key))
 
-    def stored_scores(self, item_key: str) -> dict[str, tuple[float, Optional[str]]]:
-        rows = self._conn.execute("SELECT metric, value, reason FROM scores WHERE item_key = ?", (item_key,))
-        return {m: (math.nan if v is None else v, r) for m, v, r in rows}
+    def row_states(self) -> dict[str, tuple[str, Optional[str], int]]:
+        """item_key -> (status, cache key, crashes) of every stored row (what a resume compares)."""
+        return {k: (s, c, int(n or 0)) for k, s, c, n in
+                self._conn.execute("SELECT item_key, status, cache_key, crashes FROM items")}
+
+    def score_identities(self) -> dict[str, dict[str, Optional[str]]]:
+        """item_key -> {metric label: identity digest} of the stored scores (per-channel extras excluded)."""
+        out: dict[str, dict[str, Optional[str]]] = {}
+        for key, metric, identity in self._conn.execute("SELECT item_key, metric, identity FROM scores"):
+            if "#" not in metric:
+                out.setdefault(key, {})[metric] = identity
+        return out
 
     def rows(self) -> list[dict[str, Any]]:
         """All items as dicts with a ``scores`` entry: metric -> (value, reason)."""
@@ -199,15 +307,19 @@ class ResultStore:
         names = [d[0] for d in cur.description]
         items = [dict(zip(names, row)) for row in cur.fetchall()]
         scores: dict[str, dict[str, tuple[float, Optional[str]]]] = {}
-        for key, metric, value, reason in self._conn.execute("SELECT item_key, metric, value, reason FROM scores"):
+        identities: dict[str, dict[str, str]] = {}
+        for key, metric, value, reason, identity in self._conn.execute(
+                "SELECT item_key, metric, value, reason, identity FROM scores"):
             scores.setdefault(key, {})[metric] = (math.nan if value is None else value, reason)
+            if identity and "#" not in metric:
+                identities.setdefault(key, {})[metric] = identity
         for item in items:
             item["metadata"] = json.loads(item["metadata"] or "{}")
             item["scores"] = scores.get(item["item_key"], {})
+            item["identities"] = identities.get(item["item_key"], {})
+            if item.get("lag_at_bound") is not None:
+                item["lag_at_bound"] = bool(item["lag_at_bound"])
         return items
-
-    def count(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
     def merge_from(self, other: "ResultStore", relocate: Optional[Path] = None) -> int:
         """Copy every row of ``other`` into this store (replacing same keys); returns rows copied.
@@ -216,12 +328,11 @@ class ResultStore:
         audio paths are rewritten as absolute ones that stay valid from here.
         """
         items = other.rows()
+        fields = set(ItemResult.__dataclass_fields__)
         for row in items:
-            scores = row.pop("scores")
-            row.pop("updated_at", None)
             if relocate is not None:
                 for col in ("decoded_path", "reference_path"):
                     if row[col] and not Path(row[col]).is_absolute():
                         row[col] = str(relocate / row[col])
-            self.write(ItemResult(**{**row, "scores": scores}))
+            self.write(ItemResult(**{k: v for k, v in row.items() if k in fields}))
         return len(items)
