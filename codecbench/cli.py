@@ -1,7 +1,9 @@
 """The ``codecbench`` command line.
 
-Every user-facing failure ends as one ``codecbench: error: ...`` line and exit status 2;
-Ctrl-C during ``run`` exits 130 with everything finished already stored.
+Every expected failure ends as one ``codecbench: error: ...`` line and a documented exit status
+(see :mod:`codecbench.errors`): 0 success, 1 a bug (traceback), 2 bad suite/options/data,
+3 a run that scored nothing, 4 run directory locked by another process, 130 interrupted with
+everything finished already stored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from codecbench import __version__
-from codecbench.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CodecbenchError
+from codecbench.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CodecbenchError, NothingScoredError
 
 
 class CliError(CodecbenchError):
@@ -36,10 +38,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite)
     shard = Shard.parse(args.shard) if args.shard else None
+    print(f"run dir: {suite.output_dir(args.out)}", file=sys.stderr)
     summary = run_suite(suite, out=args.out, jobs=args.jobs, device=args.device, shard=shard,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, wait=args.wait, retry_crashed=args.retry_crashed)
+    added = f"  metrics added to: {summary.metrics_added}" if summary.metrics_added else ""
     print(f"run dir: {summary.run_dir}  planned rows: {summary.planned}  already done: {summary.already_done}  "
-          f"new ok: {summary.ok}  failed: {summary.failed}  skipped: {summary.skipped}", file=sys.stderr)
+          f"new ok: {summary.ok}  failed: {summary.failed}  skipped: {summary.skipped}{added}", file=sys.stderr)
+    if summary.stored_ok == 0 and summary.planned:
+        raise NothingScoredError(f"nothing was scored in {summary.run_dir}: {summary.failed} rows failed and "
+                                 f"{summary.skipped} were skipped (see the lines above); fix the first error and "
+                                 "rerun the same command")
     if shard is not None:
         print(f"shard {shard.tag} done; after all shards finish run `codecbench merge {summary.run_dir}`",
               file=sys.stderr)
@@ -72,7 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from codecbench.export import merge_runs
 
-    total, sources = merge_runs(Path(args.run_dir), [Path(p) for p in args.sources])
+    total, sources = merge_runs(Path(args.run_dir), [Path(p) for p in args.sources], force=args.force)
     print(f"merged {total} rows from {len(sources)} source(s) into {Path(args.run_dir) / 'results.sqlite'}")
     return 0
 
@@ -92,6 +100,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         if args.what == "codecs":
             detail = cls.summary()
+            describe = getattr(cls, "coding_description", None)
+            if args.verbose and callable(describe):
+                detail += f"\n{'':16s} coding: {describe()}"
         elif args.what == "metrics":
             info = cls.info
             rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
@@ -121,6 +132,9 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     reason = codec.unavailable_reason()
     if reason:
         raise CliError(f"{entry.name}: {reason}")
+    if not Path(args.input).is_file():
+        raise CliError(f"{args.input}: input file not found; check the path")
+    subtype = args.subtype or _default_subtype(Path(args.output))
     audio, rate = load_audio(args.input)
     prepared = codec.prepare(audio, rate)
     duration = prepared.shape[1] / codec.sample_rate
@@ -129,12 +143,22 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     mid = time.perf_counter()
     decoded = check_decoded(codec.decode(payload), prepared.shape[1], codec.sample_rate, entry.name)
     end = time.perf_counter()
-    save_audio(args.output, decoded, codec.sample_rate, subtype=args.subtype)
+    try:
+        save_audio(args.output, decoded, codec.sample_rate, subtype=subtype)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CliError(f"{args.output}: cannot write audio with subtype {subtype} ({str(exc).splitlines()[0]}); "
+                       "use a .wav or .flac name, or pass --subtype") from None
     kbps = payload.kbps(duration) if codec.has_payload else math.nan
     print(json.dumps({"codec": entry.name, "declared_kbps": entry.bitrates[0], "measured_kbps": kbps,
                       "encode_rtf": (mid - start) / duration, "decode_rtf": (end - mid) / duration,
                       "sample_rate": codec.sample_rate, "seconds": duration, "output": str(args.output)}))
     return 0
+
+
+def _default_subtype(path: Path) -> str:
+    """FLOAT for WAV (lossless for any codec output); what the container supports otherwise."""
+    return {".flac": "PCM_24", ".ogg": "VORBIS", ".opus": "OPUS", ".mp3": "MPEG_LAYER_III"}.get(
+        path.suffix.lower(), "FLOAT")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -175,10 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device for neural codecs")
     run.add_argument("--shard", help="run slice K of N of the plan, e.g. 2/8; then `codecbench merge`")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--wait", action="store_true", help="wait for another run on the same run dir to finish")
+    run.add_argument("--retry-crashed", action="store_true",
+                     help="also retry items that crashed their codec worker twice")
     run.set_defaults(func=cmd_run)
 
     lst = sub.add_parser("list", help="list registered codecs, metrics or datasets")
     lst.add_argument("what", choices=["codecs", "metrics", "datasets"])
+    lst.add_argument("-v", "--verbose", action="store_true", help="codecs: also the coding rate and channels")
     lst.set_defaults(func=cmd_list)
 
     rt = sub.add_parser("roundtrip", help="encode + decode one file with one codec entry")
@@ -186,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("input")
     rt.add_argument("output")
     rt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    rt.add_argument("--subtype", default="FLOAT", help="soundfile subtype of the output (FLOAT, PCM_16, ...)")
+    rt.add_argument("--subtype", help="soundfile subtype of the output (default: FLOAT for .wav, PCM_24 for .flac)")
     rt.set_defaults(func=cmd_roundtrip)
 
     exp = sub.add_parser("export", help="write one row per utterance x codec x bitrate")
@@ -202,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="combine shard results (or other run dirs) into RUN_DIR")
     merge.add_argument("run_dir")
     merge.add_argument("sources", nargs="*", help="run dirs or .sqlite files (default: RUN_DIR's shard files)")
+    merge.add_argument("--force", action="store_true", help="merge even when suites or metric versions differ")
     merge.set_defaults(func=cmd_merge)
 
     train = sub.add_parser("train", help="train a codec (arguments go to `python -m <model>.train`)")

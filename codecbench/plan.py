@@ -74,6 +74,7 @@ class Plan:
     points: list[CodecPoint]
     dataset_errors: list[str]
     total_rows: int
+    skipped_inputs: list[str] = field(default_factory=list)  # one line per file a dataset passed over
 
 
 def resolve_device(device: str) -> str:
@@ -127,6 +128,7 @@ def build_plan(suite: Suite, points: list[CodecPoint], shard: Optional[Shard] = 
 
     rows: list[PlanRow] = []
     errors: list[str] = []
+    skipped: list[str] = []
     total = 0
     utterance_index = 0
     for entry in suite.datasets:
@@ -138,10 +140,11 @@ def build_plan(suite: Suite, points: list[CodecPoint], shard: Optional[Shard] = 
         except Exception as exc:  # noqa: BLE001 - one bad dataset must not stop the others
             errors.append(f"dataset '{entry.name}': {exc}")
             continue
+        skipped.extend(f"dataset '{entry.name}': skipped {line}" for line in getattr(dataset, "skipped", []) or [])
         for utterance in utterances:
             mine = shard is None or utterance_index % shard.count == shard.index - 1
             utterance_index += 1
             total += len(points)
             if mine:
                 rows.extend(PlanRow(entry.name, utterance, point) for point in points)
-    return Plan(rows, points, errors, total)
+    return Plan(rows, points, errors, total, skipped)

@@ -1,20 +1,30 @@
-"""Run a suite: plan -> codec stage (main process) -> metric stage (process pool) -> store.
+"""Run a suite: plan -> codec workers -> metric pool -> store.
 
-Codecs run in the main process so each model is loaded once (and owns the GPU); metric jobs go
-to a pool of ``--jobs`` spawned workers as soon as each decoded file exists. Only the main
-process writes to the store, one transaction per finished row, so Ctrl-C or a kill loses at
-most the rows in flight, and the same command resumes where it stopped.
+Each codec point runs in its own supervised child process (:mod:`codecbench.codec_worker`), so an
+adapter that crashes, exits or hangs fails only its item; metric jobs go to a pool of ``--jobs``
+spawned workers as soon as each decoded file exists, and a dead metric worker fails or retries
+only its rows. Only the main process writes to the store, one transaction per finished row, so
+Ctrl-C or a kill loses at most the rows in flight, and the same command resumes where it stopped.
+
+A rerun does only what is missing: rows never stored, rows whose codec or input changed, failed
+rows (an item that crashed its worker twice is not retried), rows skipped for a reason that no
+longer holds, and metrics that are new or whose identity changed — the latter scored from the
+cached decoded audio without touching the other metrics. With nothing to do, no worker starts.
+A lock on the results database keeps a second process from running the same run directory.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
+import json
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -22,28 +32,34 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from codecbench.audio import AudioError, save_audio
+from codecbench.codec_worker import AdapterCrash, AdapterTimeout, CodecWorker, WorkerSpec
+from codecbench.errors import CodecbenchError, DataError
+from codecbench.lock import RunLock
 from codecbench.manifest import build_manifest, write_json_atomic
-from codecbench.paths import safe_relative_path
-from codecbench.plan import PlanRow, Shard, build_plan, build_points
+from codecbench.paths import safe_component, safe_relative_path
+from codecbench.plan import CodecPoint, PlanRow, Shard, build_plan, build_points
 from codecbench.results import MANIFEST_NAME, load_manifest
 from codecbench.store import DB_NAME, ItemResult, ResultStore, StoreError
 from codecbench.suite import Suite
-from codecbench.transcode import cache_key, transcode
+from codecbench.transcode import Transcoded, cache_key, load_cached
 
 Log = Callable[[str], None]
+MAX_CRASHES = 2  # an item that crashed its codec worker this often is not retried by a rerun
 
 
-class RunInterrupted(Exception):
+class RunInterrupted(CodecbenchError):
     """Ctrl-C: what finished is stored; rerunning the same command resumes."""
+
+    exit_code = 130
 
 
 class _GracefulInterrupt:
-    """First Ctrl-C: finish the rows in flight, then stop. Second Ctrl-C: stop at once."""
+    """First Ctrl-C (or SIGTERM): finish the rows in flight, then stop. Second: stop at once."""
 
     def __init__(self, log: Log) -> None:
         self.requested = False
         self._log = log
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
@@ -53,12 +69,13 @@ class _GracefulInterrupt:
 
     def __enter__(self) -> "_GracefulInterrupt":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 @dataclass
@@ -69,6 +86,9 @@ class RunSummary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    metrics_added: int = 0  # rows that only gained new metrics
+    not_retried: int = 0  # failed rows that crashed their worker too often to retry
+    stored_ok: int = 0  # ok rows in the store after the run (all of it, not just this run)
     problems: list[str] = field(default_factory=list)
 
 
@@ -81,9 +101,12 @@ def _stderr(message: str) -> None:
 
 
 # -- metric workers -------------------------------------------------------------------------
-def _exit_with_parent() -> None:
-    """Make a worker die with the main process, even when that is killed with SIGKILL."""
-    parent = os.getppid()
+def _exit_with_parent(parent: int) -> None:
+    """Make a worker die with the main process, even when that is killed with SIGKILL.
+
+    ``parent`` is the pid the pool was created by (passed in, not read after start-up: a parent
+    that died in the worker's first second would otherwise look like the worker's parent).
+    """
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -91,6 +114,9 @@ def _exit_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    if os.getppid() != parent:
+        os._exit(1)
+
     def watch() -> None:  # portable fallback: poll for re-parenting
         while True:
             time.sleep(1.0)
@@ -100,32 +126,92 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
+def _init_worker(specs: list[tuple[str, dict[str, Any]]], parent: int) -> None:
     # The main process handles Ctrl-C; workers just stop when the pool is shut down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _exit_with_parent(parent)
     from codecbench.scoring import init_worker
 
     init_worker(specs, threads=1)  # one core per worker; builds and warms the metrics once
 
 
 def score_job(specs: list[tuple[str, dict[str, Any]]], reference: np.ndarray, ref_rate: int,
-              degraded: np.ndarray, deg_rate: int) -> tuple[dict[str, tuple[float, Optional[str]]], Optional[int]]:
-    """Score one pair with the suite's metrics (instances cached per process)."""
+              degraded: np.ndarray, deg_rate: int) -> tuple[dict[str, tuple[float, Optional[str]]], dict[str, Any]]:
+    """Score one pair with ``specs`` (instances cached per process); returns scores and alignment columns."""
     from codecbench.scoring import score_pair
 
     scores = score_pair(reference, ref_rate, degraded, deg_rate, specs)
     values = {name: (r.value, r.reason) for name, r in scores.results.items()}
-    return values, scores.alignment.lag_samples if scores.alignment else None
+    return values, alignment_columns(scores.alignment)
+
+
+def alignment_columns(info: Any) -> dict[str, Any]:
+    """The store's alignment columns from an AlignmentInfo (all None when alignment failed)."""
+    if info is None:
+        return {"lag_samples": None, "lag_at_bound": None, "trimmed_reference_samples": None,
+                "trimmed_degraded_samples": None}
+    if hasattr(info, "to_row"):
+        return dict(info.to_row())
+    return {"lag_samples": info.lag_samples, "lag_at_bound": bool(info.lag_at_bound),
+            "trimmed_reference_samples": getattr(info, "trimmed_reference_samples", None),
+            "trimmed_degraded_samples": getattr(info, "trimmed_degraded_samples", None)}
+
+
+def metric_digest(identity: dict[str, Any]) -> str:
+    """Short digest of a metric identity (stored with each score; a change means recompute)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 # -- the run --------------------------------------------------------------------------------
+@dataclass
+class _Work:
+    """One row to do: a full codec + metrics pass, or only the metrics in ``specs``."""
+
+    row: PlanRow
+    specs: list[tuple[str, dict[str, Any]]]
+    full: bool
+    crashes: int = 0
+
+
+class _MetricPool:
+    """A process pool that survives a dead worker: it is rebuilt and the lost jobs resubmitted once."""
+
+    def __init__(self, jobs: int, specs: list[tuple[str, dict[str, Any]]]) -> None:
+        self.jobs, self.specs = jobs, specs
+        self._pool: Optional[cf.ProcessPoolExecutor] = None
+
+    def _new(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_init_worker, initargs=(self.specs, os.getpid()))
+
+    def submit(self, *job: Any) -> cf.Future:
+        if self._pool is None:
+            self._pool = self._new()
+        try:
+            return self._pool.submit(score_job, *job)
+        except BrokenProcessPool:
+            self.rebuild()
+            assert self._pool is not None
+            return self._pool.submit(score_job, *job)
+
+    def rebuild(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new()
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
 class Runner:
     """Executes one suite into one run directory."""
 
     def __init__(self, suite: Suite, out: Optional[Path] = None, jobs: Optional[int] = None,
                  device: Optional[str] = None, shard: Optional[Shard] = None, progress: bool = True,
-                 log: Log = _stderr) -> None:
+                 log: Log = _stderr, wait: bool = False, retry_crashed: bool = False) -> None:
         self.suite = suite
         self.run_dir = suite.output_dir(out)
         self.cache_dir = Path(suite.cache) if suite.cache else self.run_dir / "cache"
@@ -134,129 +220,203 @@ class Runner:
         self.shard = shard
         self.progress = progress
         self.log = log
+        self.wait = wait
+        self.retry_crashed = retry_crashed
         self.metric_specs = [(m.name, dict(m.options)) for m in suite.metrics]
         from codecbench.scoring import build_metrics
 
         self.metrics = build_metrics(self.metric_specs)  # rejects bad options before any work
         self.metric_columns = [metric.label() for metric in self.metrics]
+        self.metric_digests = {label: metric_digest(metric.identity())
+                               for label, metric in zip(self.metric_columns, self.metrics)}
         self._logged: set[Optional[str]] = set()
+
+    @property
+    def db_name(self) -> str:
+        return DB_NAME if self.shard is None else f"results.shard-{self.shard.tag}.sqlite"
 
     def _open_store(self) -> ResultStore:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.run_dir / ".write-test"
+            probe = self.run_dir / f".write-test-{os.getpid()}"
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
             raise StoreError(f"{self.run_dir}: output directory is not writable ({exc.strerror}); "
                              "choose another --out") from None
-        db_name = DB_NAME if self.shard is None else f"results.shard-{self.shard.tag}.sqlite"
-        return ResultStore.open(self.run_dir, db_name)
+        return ResultStore.open(self.run_dir, self.db_name)
 
-    def _write_manifest(self, store: ResultStore) -> None:
+    def _write_manifest(self, store: ResultStore, skipped_inputs: list[str]) -> None:
         from codecbench.alignment import AlignmentPolicy
 
         infos = {label: {"name": metric.name, "sample_rate": metric.info.sample_rate,
                          "higher_is_better": metric.info.higher_is_better, "unit": metric.info.unit,
-                         "identity": metric.identity()}
+                         "identity": metric.identity(), "identity_digest": self.metric_digests[label]}
                  for label, metric in zip(self.metric_columns, self.metrics)}
         manifest = build_manifest(self.suite, device=self.device, jobs=self.jobs,
                                   alignment=AlignmentPolicy().describe(), metrics=infos,
                                   shard=self.shard.tag if self.shard else None)
+        manifest["codec_points"] = self._point_infos
+        manifest["skipped_inputs"] = {"count": len(skipped_inputs), "first": skipped_inputs[:50]}
         previous = load_manifest(self.run_dir)
         if previous.get("created"):  # a resumed run keeps its birth date and records each resume
             manifest["resumed"] = [*previous.get("resumed", []), manifest["created"]]
             manifest["created"] = previous["created"]
-        write_json_atomic(self.run_dir / MANIFEST_NAME, manifest)
+        try:
+            write_json_atomic(self.run_dir / MANIFEST_NAME, manifest)
+        except OSError as exc:
+            raise StoreError(f"{self.run_dir / MANIFEST_NAME}: cannot write the manifest ({exc.strerror}); "
+                             "free space or fix permissions and rerun") from None
         store.set_meta("suite_hash", self.suite.digest)
+        store.set_meta("metric_digests", self.metric_digests)
 
     def run(self) -> RunSummary:
         points, self.device = build_points(self.suite, self.device)
+        self._point_infos = [_point_info(point) for point in points]
         plan = build_plan(self.suite, points, self.shard)
         for problem in plan.dataset_errors:
             self.log(f"warning: {problem}; continuing with the other datasets")
-        with self._open_store() as store:
-            self._write_manifest(store)
-            done = store.completed_keys(self.metric_columns)
-            stored_keys = store.cache_keys()
-            stale = set(stored_keys) - {row.item_key for row in plan.rows}
-            if stale and self.shard is None and not plan.dataset_errors:
-                self.log(f"note: {len(stale)} stored rows are not in this suite's plan (an earlier version of "
-                         f"the suite?); they stay in the results. Use a new --out to start afresh")
-            todo = [row for row in plan.rows if not self._is_done(row, done, stored_keys)]
-            summary = RunSummary(self.run_dir, len(plan.rows), len(plan.rows) - len(todo),
-                                 problems=list(plan.dataset_errors))
-            for point in points:
-                if point.unavailable:
-                    message = f"skipping {point.label}: {point.unavailable}"
-                    self.log(message)
-                    summary.problems.append(message)
-            self._execute(todo, store, summary)
+        if plan.total_rows == 0:
+            reason = plan.dataset_errors[0] if plan.dataset_errors else "the datasets hold no utterances"
+            raise DataError(f"nothing to run: {reason}")
+        for line in plan.skipped_inputs:
+            self.log(f"warning: {line}")
+        store = self._open_store()
+        try:
+            with RunLock(store.path, wait=self.wait):
+                self._write_manifest(store, plan.skipped_inputs)
+                work, summary = self._todo(plan.rows, store)
+                summary.problems = list(plan.dataset_errors) + list(plan.skipped_inputs)
+                for point in points:
+                    if point.unavailable:
+                        message = f"skipping {point.label}: {point.unavailable}"
+                        self.log(message)
+                        summary.problems.append(message)
+                self._execute(work, store, summary)
+                summary.stored_ok = sum(1 for status, _, _ in store.row_states().values() if status == "ok")
+        finally:
+            store.close()
         return summary
 
-    def _is_done(self, row: PlanRow, done: set[str], stored: dict[str, Optional[str]]) -> bool:
-        if row.item_key not in done:
-            return False
-        try:  # a changed codec (options, checkpoint) or changed input invalidates the row
-            return stored.get(row.item_key) == self._row_cache_key(row)
-        except AudioError:
-            return False
+    # -- what is left to do -------------------------------------------------------------------
+    def _todo(self, rows: list[PlanRow], store: ResultStore) -> tuple[list[_Work], RunSummary]:
+        states = store.row_states()
+        identities = store.score_identities()
+        planned = {row.item_key for row in rows}
+        stale = set(states) - planned
+        if stale and self.shard is None:
+            self.log(f"note: {len(stale)} stored rows are not in this suite's plan (an earlier version of "
+                     f"the suite?); they stay in the results. Use a new --out to start afresh")
+        work: list[_Work] = []
+        not_retried = 0
+        for row in rows:
+            state = states.get(row.item_key)
+            if state is None:
+                work.append(_Work(row, self.metric_specs, True))
+                continue
+            status, stored_key, crashes = state
+            try:
+                same_input = stored_key is None or stored_key == self._row_cache_key(row)
+            except AudioError:
+                same_input = False
+            if status == "skipped":
+                if row.point.unavailable is None or not same_input:
+                    work.append(_Work(row, self.metric_specs, True))  # the reason no longer holds
+                continue
+            if status == "failed" or not same_input:
+                if status == "failed" and same_input and crashes >= MAX_CRASHES and not self.retry_crashed:
+                    not_retried += 1
+                    continue
+                work.append(_Work(row, self.metric_specs, True, crashes if same_input else 0))
+                continue
+            have = identities.get(row.item_key, {})
+            missing = [spec for spec, label in zip(self.metric_specs, self.metric_columns)
+                       if have.get(label) != self.metric_digests[label]]
+            if missing:
+                work.append(_Work(row, missing, False))
+        order: dict[int, int] = {}
+        for row in rows:
+            order.setdefault(id(row.point), len(order))
+        work.sort(key=lambda w: order.get(id(w.row.point), 0))  # point-major: one codec worker alive at a time
+        summary = RunSummary(self.run_dir, len(rows), len(rows) - len(work) - not_retried)
+        summary.not_retried = not_retried
+        if not_retried:
+            self.log(f"note: {not_retried} failed rows crashed their codec worker {MAX_CRASHES} times and are "
+                     "not retried; pass --retry-crashed to try them again")
+        return work, summary
 
     def _row_cache_key(self, row: PlanRow) -> str:
         return cache_key(row.point.identity_digest, row.utterance.content_hash())
 
-    def _execute(self, rows: list[PlanRow], store: ResultStore, summary: RunSummary) -> None:
+    # -- execution ----------------------------------------------------------------------------
+    def _execute(self, work: list[_Work], store: ResultStore, summary: RunSummary) -> None:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(rows), disable=not self.progress, unit="item", dynamic_ncols=True,
+        bar = tqdm(total=len(work), disable=not self.progress or not work, unit="item", dynamic_ncols=True,
                    desc=self.suite.name, file=sys.stderr)
         log = bar.write if self.progress else self.log
-        pool = None
-        if self.jobs > 1 and rows:
-            pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=_init_worker, initargs=(self.metric_specs,))
-        pending: dict[cf.Future, ItemResult] = {}
+        pool = _MetricPool(self.jobs, self.metric_specs) if self.jobs > 1 else None
+        pending: dict[cf.Future, tuple[ItemResult, _Work, tuple, int]] = {}
         interrupt = _GracefulInterrupt(log)
+        workers: dict[int, CodecWorker] = {}
+        if work and any(spec[0].startswith("visqol") for spec in self.metric_specs):
+            _prepare_kernels(log)
 
         def finish(future: cf.Future) -> None:
-            result = pending.pop(future)
+            result, item, job, attempts = pending.pop(future)
             try:
-                result.scores, result.lag_samples = future.result()
+                result.scores, columns = future.result()
+            except BrokenProcessPool:
+                if attempts < 1 and pool is not None:  # the worker died (killed, OOM): once more, fresh pool
+                    pool.rebuild()
+                    pending[pool.submit(item.specs, *job)] = (result, item, job, attempts + 1)
+                    return
+                result.status, result.error = "failed", "metric stage: a metric worker died twice on this row " \
+                                                        "(killed or out of memory); rerun to retry"
+                columns = {}
             except Exception as exc:  # noqa: BLE001 - a broken worker fails this row only
                 result.status, result.error = "failed", f"metric stage: {type(exc).__name__}: {exc}"
-            self._store(store, result, summary, log)
+                columns = {}
+            self._store(store, result, item, columns, summary, log)
             bar.update(1)
 
         try:
             with interrupt:
-                reference_cache: tuple[Any, Any] = (None, None)
-                for row in rows:
+                for item in work:
                     if interrupt.requested:
                         break
-                    if reference_cache[0] is not row.utterance:
-                        reference_cache = (row.utterance, self._load_reference(row))
-                    result, job = self._codec_stage(row, reference_cache[1])
+                    result, job = self._codec_stage(item, workers, log)
                     if job is not None and pool is None:
-                        result.scores, result.lag_samples = score_job(self.metric_specs, *job)
-                    if job is None or pool is None:
-                        self._store(store, result, summary, log)
+                        result.scores, columns = score_job(item.specs, *job)
+                        self._store(store, result, item, columns, summary, log)
                         bar.update(1)
                         continue
-                    pending[pool.submit(score_job, self.metric_specs, *job)] = result
+                    if job is None or pool is None:
+                        self._store(store, result, item, {}, summary, log)
+                        bar.update(1)
+                        continue
+                    pending[pool.submit(item.specs, *job)] = (result, item, job, 0)
                     while len(pending) >= 2 * self.jobs:
                         finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
                         for future in finished:
                             finish(future)
-                for future in cf.as_completed(list(pending)):  # in-flight rows are finished, not lost
-                    finish(future)
+                while pending:  # in-flight rows are finished, not lost
+                    finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                    for future in finished:
+                        finish(future)
         except KeyboardInterrupt:  # second Ctrl-C: stop now; finished rows are already stored
             for future in [f for f in pending if f.done() and not f.cancelled()]:
-                finish(future)
+                try:
+                    finish(future)
+                except Exception:  # noqa: BLE001 - stopping anyway
+                    pass
             interrupt.requested = True
         finally:
             bar.close()
+            for worker in workers.values():
+                worker.close()
             if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown()
         if interrupt.requested:
             raise RunInterrupted(f"interrupted: {summary.ok + summary.failed + summary.skipped} new rows saved in "
                                  f"{store.path}; rerun the same command to resume")
@@ -271,17 +431,23 @@ class Runner:
         if utt.path is not None and not utt.max_seconds and not getattr(utt, "segment", None):
             path = str(Path(utt.path).resolve())
         else:  # bytes (parquet), a crop or a segment: keep a copy of exactly what was scored
-            rel = Path("references") / row.dataset / safe_relative_path(row.utterance.id, ".wav")
+            rel = Path("references") / safe_component(row.dataset) / safe_relative_path(row.utterance.id, ".wav")
             if not (self.run_dir / rel).is_file():
-                save_audio(self.run_dir / rel, audio, rate)
+                try:
+                    save_audio(self.run_dir / rel, audio, rate)
+                except OSError as exc:
+                    raise StoreError(f"{self.run_dir / rel}: cannot write the reference crop ({exc.strerror}); "
+                                     "free space and rerun to resume") from None
             path = str(rel)
         return audio, rate, path
 
-    def _codec_stage(self, row: PlanRow, reference: Any) -> tuple[ItemResult, Optional[tuple]]:
+    def _codec_stage(self, item: _Work, workers: dict[int, CodecWorker], log: Log) -> tuple[ItemResult, Optional[tuple]]:
+        row = item.row
         point = row.point
         result = ItemResult(item_key=row.item_key, dataset=row.dataset, utterance=row.utterance.id,
                             codec=point.entry.name, adapter=point.entry.adapter, bitrate=point.bitrate,
-                            status="ok", metadata=dict(row.utterance.metadata))
+                            status="ok", metadata=dict(row.utterance.metadata), crashes=item.crashes)
+        reference = self._load_reference(row)
         if isinstance(reference, Exception):
             result.status, result.error = "failed", str(reference)
             return result, None
@@ -290,25 +456,59 @@ class Runner:
         if point.unavailable or point.codec is None:
             result.status, result.error = "skipped", point.unavailable
             return result, None
-        try:
-            key = self._row_cache_key(row)
-            out = transcode(point.codec, point.label, audio, rate, row.utterance, self.cache_dir, key)
-        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the run
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if not message.startswith(point.label):
-                message = f"{point.label}: {type(exc).__name__}: {message}"
-            result.status, result.error = "failed", f"{row.utterance.id}: {message}"
-            return result, None
+        key = self._row_cache_key(row)
+        out = load_cached(self.cache_dir, key)
+        if out is None and not item.full:
+            item.full = True  # the cached audio is gone or damaged: code the item again
+            item.specs = self.metric_specs
+        while out is None:
+            worker = workers.get(id(point))
+            if worker is None:
+                for other in workers.values():  # one codec worker alive at a time (point-major order)
+                    other.close()
+                workers.clear()
+                worker = workers[id(point)] = CodecWorker(_worker_spec(point, self.device),
+                                                          point.entry.timeout_s)
+            try:
+                out = worker.transcode(audio, rate, row.utterance, self.cache_dir, key)
+            except AdapterCrash as exc:
+                result.crashes += 1
+                if result.crashes < MAX_CRASHES:
+                    log(f"warning: {row.utterance.id}: {exc}; retrying once in a fresh worker")
+                    continue
+                result.status, result.error = "failed", f"{row.utterance.id}: {exc} (crashed {result.crashes} " \
+                                                        "times; not retried by a rerun, see --retry-crashed)"
+                return result, None
+            except (AdapterTimeout, RuntimeError) as exc:
+                message = str(exc)
+                if not message.startswith(point.label):
+                    message = f"{point.label}: {message}"
+                result.status, result.error = "failed", f"{row.utterance.id}: {message}"
+                return result, None
+        self._fill_codec_columns(result, out, key)
+        return result, (audio, rate, out.audio, out.sample_rate)
+
+    def _fill_codec_columns(self, result: ItemResult, out: Transcoded, key: str) -> None:
         result.cache_key = key
         result.measured_kbps, result.encode_rtf, result.decode_rtf = out.measured_kbps, out.encode_rtf, out.decode_rtf
         result.decoded_sample_rate = out.sample_rate
+        result.coding_sample_rate, result.coding_channels = out.coding_sample_rate, out.coding_channels
+        result.input_channels, result.decoded_channels = out.input_channels, int(out.audio.shape[0])
+        result.decoded_sha256 = out.decoded_sha256
         try:
             result.decoded_path = str(out.path.resolve().relative_to(self.run_dir.resolve()))
         except ValueError:
             result.decoded_path = str(out.path.resolve())
-        return result, (audio, rate, out.audio, out.sample_rate)
 
-    def _store(self, store: ResultStore, result: ItemResult, summary: RunSummary, log: Log) -> None:
+    def _store(self, store: ResultStore, result: ItemResult, item: _Work, columns: dict[str, Any],
+               summary: RunSummary, log: Log) -> None:
+        result.identities = {label: self.metric_digests[label] for label in self.metric_columns}
+        if not item.full and result.status == "ok":
+            store.add_scores(result.item_key, result.scores, result.identities)
+            summary.metrics_added += 1
+            return
+        for name, value in columns.items():
+            setattr(result, name, value)
         store.write(result)
         if result.status == "ok":
             summary.ok += 1
@@ -321,7 +521,38 @@ class Runner:
             summary.skipped += 1
 
 
+def _worker_spec(point: CodecPoint, device: str) -> WorkerSpec:
+    return WorkerSpec(point.entry.adapter, point.bitrate, device, dict(point.entry.options), point.label,
+                      point.entry.memory_limit_mb)
+
+
+def _point_info(point: CodecPoint) -> dict[str, Any]:
+    """What the manifest records of one codec point: its coding rate and channels, and why it is skipped."""
+    info: dict[str, Any] = {"label": point.label, "adapter": point.entry.adapter, "bitrate": point.bitrate,
+                            "unavailable": point.unavailable}
+    if point.codec is not None:
+        rate, channels = point.codec.coding_format(1)
+        info.update(decoded_sample_rate=point.codec.sample_rate, coding_sample_rate=rate,
+                    coding_channels_for_mono=channels, coding_channels_for_stereo=point.codec.coding_format(2)[1])
+        describe = getattr(type(point.codec), "coding_description", None)
+        if callable(describe):
+            info["coding"] = describe()
+    return info
+
+
+def _prepare_kernels(log: Log) -> None:
+    """Say what happens while numba compiles ViSQOL's kernels on a first run (when the metric offers it)."""
+    try:
+        from codecbench.metrics import visqol
+    except ImportError:
+        return
+    prepare = getattr(visqol, "prepare_kernels", None)
+    if callable(prepare):
+        prepare(log)
+
+
 def run_suite(suite: Suite, out: Optional[Path] = None, jobs: Optional[int] = None, device: Optional[str] = None,
-              shard: Optional[Shard] = None, progress: bool = True, log: Log = _stderr) -> RunSummary:
+              shard: Optional[Shard] = None, progress: bool = True, log: Log = _stderr, wait: bool = False,
+              retry_crashed: bool = False) -> RunSummary:
     """Run ``suite`` (resuming whatever its run directory already holds)."""
-    return Runner(suite, out, jobs, device, shard, progress, log).run()
+    return Runner(suite, out, jobs, device, shard, progress, log, wait, retry_crashed).run()

@@ -45,6 +45,8 @@ class CodecEntry(_Strict):
     adapter: str
     bitrates: list[Optional[float]] = Field(default_factory=lambda: [None])
     options: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: Optional[float] = Field(default=None, gt=0)  # per item; default generous (see codec_worker)
+    memory_limit_mb: Optional[int] = Field(default=None, gt=0)  # address-space limit of the codec worker
 
     @field_validator("bitrates", mode="before")
     @classmethod
@@ -97,18 +99,34 @@ def _safe_name(name: str) -> str:
 
 # -- YAML with line numbers -----------------------------------------------------------------
 
-def _line_map(node: yaml.Node, path: tuple = (), out: Optional[dict] = None) -> dict[tuple, int]:
-    """Map every key path in a composed YAML tree to its 1-based line number."""
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _line_map(item, path + (index,), out)
+MAX_SUITE_BYTES = 1 << 20  # 1 MiB: far above any real suite, far below what makes parsing slow
+MAX_YAML_NODES = 100_000  # nodes after alias expansion (an "alias bomb" expands exponentially)
+
+
+def _line_map(root: yaml.Node, source: str) -> dict[tuple, int]:
+    """Map every key path in a composed YAML tree to its 1-based line number.
+
+    Aliases are walked as the data will be (expanded), with a budget of :data:`MAX_YAML_NODES`,
+    so a file whose aliases expand exponentially is refused instead of taking minutes and memory.
+    """
+    out: dict[tuple, int] = {}
+    budget = MAX_YAML_NODES
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise SuiteError(f"{source}: the YAML expands to more than {MAX_YAML_NODES} nodes (aliases "
+                             "nested too deep?); write the suite out plainly")
+        out.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                out.setdefault(path + (key,), key_node.start_mark.line + 1)
+                stack.append((value_node, path + (key,)))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                stack.append((item, path + (index,)))
     return out
 
 
@@ -135,16 +153,50 @@ class _Locator:
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """Safe-load YAML and compose its line map; malformed YAML raises a located SuiteError."""
+    """Safe-load YAML once (compose, check size, then construct) with its line map.
+
+    Malformed YAML, oversized files and alias bombs raise a located one-line SuiteError.
+    """
+    if len(text.encode("utf-8", errors="replace")) > MAX_SUITE_BYTES:
+        raise SuiteError(f"{source}: {len(text) // 1024} KiB is too large for a suite (limit "
+                         f"{MAX_SUITE_BYTES // 1024} KiB); list data in a dataset, not in the suite")
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        lines = _line_map(node, source) if node is not None else {}
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SuiteError(f"{where}: malformed YAML ({problem}); fix the syntax") from exc
-    return data, (_line_map(node) if node is not None else {})
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+# Option keys whose relative values are files or folders: resolved against the suite's folder, so
+# a suite reads the same data from whatever directory it is run.
+PATH_OPTION_KEYS = frozenset({"root", "path", "checkpoint", "config", "model_dir", "scp", "text", "encoder",
+                              "decoder", "teacher", "manifest", "wav_scp"})
+_ALWAYS_PATHS = frozenset({"root", "path", "model_dir", "scp", "wav_scp"})
+
+
+def _looks_like_path(key: str, value: str) -> bool:
+    """``config: 48k_6kbps`` names a preset; ``config: cfg/x.yaml`` names a file."""
+    return key in _ALWAYS_PATHS or "/" in value or "\\" in value or bool(Path(value).suffix)
+
+
+def resolve_option_paths(options: dict[str, Any], base: Optional[Path]) -> dict[str, Any]:
+    """Relative path options made absolute against ``base`` (the suite's folder); others untouched."""
+    if base is None:
+        return options
+    out = dict(options)
+    for key, value in options.items():
+        if key in PATH_OPTION_KEYS and isinstance(value, str) and value and not value.startswith(("~", "hf:")) \
+                and "://" not in value and not Path(value).is_absolute() and _looks_like_path(key, value):
+            out[key] = str((base / value).resolve()) if "{" not in value else str(base.resolve() / value)
+    return out
 
 
 def load_suite(path: Union[str, Path]) -> Suite:
@@ -165,6 +217,12 @@ def suite_from_text(text: str, source: str = "<suite>") -> Suite:
     if not isinstance(data, dict):
         raise locate((), "a suite must be a YAML mapping with datasets, codecs and metrics")
     data.setdefault("name", Path(source).stem if source != "<suite>" else "suite")
+    base = Path(source).parent if source != "<suite>" else None
+    for section in ("datasets", "codecs"):
+        entries = data.get(section)
+        if isinstance(entries, list):
+            data[section] = [{**e, "options": resolve_option_paths(e["options"], base)}
+                             if isinstance(e, dict) and isinstance(e.get("options"), dict) else e for e in entries]
     try:
         suite = Suite.model_validate({**data, "path": source,
                                       "digest": hashlib.sha256(text.encode()).hexdigest()})
@@ -245,9 +303,18 @@ def validate_entries(suite: Suite, locate: Optional[_Locator] = None) -> None:
         problem = check_options(cls, codec.options, ("bitrate", "device"))
         if problem:
             raise locate(("codecs", i, "options"), problem)
+        seen_rates: set[Optional[float]] = set()
         for j, rate in enumerate(codec.bitrates):
             if rate is not None and rate <= 0:
                 raise locate(("codecs", i, "bitrates", j), f"bitrate must be positive kbps, got {rate:g}")
+            if rate in seen_rates:
+                shown = "none" if rate is None else f"{rate:g}"
+                raise locate(("codecs", i, "bitrates", j), f"bitrate {shown} is listed twice; list each bitrate once")
+            seen_rates.add(rate)
+            check = getattr(cls, "check_bitrate", None)
+            problem = check(rate, dict(codec.options)) if callable(check) else None
+            if problem:
+                raise locate(("codecs", i, "bitrates", j), problem)
     for i, metric in enumerate(suite.metrics):
         cls = _check_registry(METRICS, metric.name, ("metrics", i, "name"), locate)
         problem = check_options(cls, metric.options, ())
@@ -314,6 +381,8 @@ def load_codec_entry(path: Union[str, Path]) -> CodecEntry:
     if "bitrate" in data:
         data["bitrates"] = data.pop("bitrate")
     data.setdefault("name", data.get("adapter", "codec"))
+    if isinstance(data.get("options"), dict):
+        data["options"] = resolve_option_paths(data["options"], path.parent)
     try:
         entry = CodecEntry.model_validate(data)
     except ValidationError as exc:
@@ -324,4 +393,9 @@ def load_codec_entry(path: Union[str, Path]) -> CodecEntry:
     problem = check_options(cls, entry.options, ("bitrate", "device"))
     if problem:
         raise locate(("options",), problem)
+    check = getattr(cls, "check_bitrate", None)
+    for rate in entry.bitrates:
+        problem = check(rate, dict(entry.options)) if callable(check) else None
+        if problem:
+            raise locate(("bitrates",), problem)
     return entry

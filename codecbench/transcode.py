@@ -3,7 +3,14 @@
 The cache key covers the codec's identity (adapter, options, bitrate, checkpoint digests) and
 the input audio's content hash, so unchanged work is never redone and changed work never reuses
 stale audio. A cache entry is a FLOAT WAV plus a JSON sidecar written after it: the sidecar's
-presence marks the entry complete, so a crash mid-write leaves no half entry behind.
+presence marks the entry complete, so a crash mid-write leaves no half entry behind. The sidecar
+holds the WAV's SHA-256, checked on every reuse: a truncated, damaged or deleted file is
+recomputed, never re-scored.
+
+Decoder output is checked before anything is stored (:func:`check_decoded`): a float array
+``[C, T]`` with the channel count the codec declared, finite samples, about the input length,
+and a peak below :data:`PEAK_LIMIT` (12 dB over full scale; more means a mis-scaled decoder,
+e.g. int16 values returned as floats).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,6 +30,7 @@ from codecbench.codecs.base import Codec, CodecError
 
 LENGTH_TOLERANCE = 0.05  # relative; plus LENGTH_SLACK_S absolute: codec padding is normal
 LENGTH_SLACK_S = 0.1
+PEAK_LIMIT = 4.0  # linear; 12 dB above full scale
 
 
 @dataclass
@@ -37,6 +45,10 @@ class Transcoded:
     path: Path
     cache_key: str
     cached: bool = False
+    coding_sample_rate: Optional[int] = None
+    coding_channels: Optional[int] = None
+    input_channels: Optional[int] = None
+    decoded_sha256: Optional[str] = None
 
 
 def cache_key(codec_digest: str, input_hash: str) -> str:
@@ -48,33 +60,64 @@ def _paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
     return folder / f"{key}.wav", folder / f"{key}.json"
 
 
+def samples_digest(audio: np.ndarray) -> str:
+    """SHA-256 of float32 samples and shape: equal digests mean sample-identical audio."""
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    return hashlib.sha256(f"{audio.shape}".encode() + audio.tobytes()).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    from codecbench.codecs.base import file_digest
+
+    return file_digest(path)
+
+
 def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
+    """The cache entry of ``key``, or ``None`` when it is absent, incomplete or damaged."""
     wav, meta = _paths(cache_dir, key)
     if not (wav.is_file() and meta.is_file()):
         return None
     try:
         info = json.loads(meta.read_text())
+        if info.get("wav_sha256") != _file_digest(wav):
+            return None  # truncated or altered since it was written: recompute
         audio, rate = load_audio(wav)
     except (ValueError, OSError):
         return None  # damaged entry: recompute
     return Transcoded(audio, rate, _nan(info.get("measured_kbps")), _nan(info.get("encode_rtf")),
-                      _nan(info.get("decode_rtf")), wav, key, cached=True)
+                      _nan(info.get("decode_rtf")), wav, key, cached=True,
+                      coding_sample_rate=info.get("coding_sample_rate"), coding_channels=info.get("coding_channels"),
+                      input_channels=info.get("input_channels"), decoded_sha256=samples_digest(audio))
 
 
 def _nan(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def check_decoded(audio: Any, expected_samples: int, sample_rate: int, label: str) -> np.ndarray:
-    """Validate an adapter's output: a finite float ``[C, T]`` array of about the input length."""
+def check_decoded(audio: Any, expected_samples: int, sample_rate: int, label: str,
+                  channels: Optional[int] = None) -> np.ndarray:
+    """Validate an adapter's output: a finite float ``[C, T]`` array of about the input length.
+
+    ``channels``: the channel count the codec declared for this item (checked when given).
+    """
     if not isinstance(audio, np.ndarray):
         raise CodecError(f"{label}: decode returned {type(audio).__name__}, expected a numpy array [C, T]")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise CodecError(f"{label}: decode returned {audio.dtype} samples; adapters must return float32 "
+                         "audio in [-1, 1]")
     if audio.ndim == 1:
         audio = audio[None, :]
     if audio.ndim != 2 or audio.shape[1] == 0:
         raise CodecError(f"{label}: decode returned shape {audio.shape}, expected [C, T] with T > 0")
+    if channels is not None and audio.shape[0] != channels:
+        raise CodecError(f"{label}: decode returned {audio.shape[0]} channel(s) but the codec codes {channels}; "
+                         "the adapter must return its declared channel count")
     if not np.all(np.isfinite(audio)):
         raise CodecError(f"{label}: decoded audio contains NaN or inf; the adapter or its weights are broken")
+    peak = float(np.max(np.abs(audio)))
+    if peak > PEAK_LIMIT:
+        raise CodecError(f"{label}: decoded peak {peak:.4g} is far above full scale (limit {PEAK_LIMIT:g}); "
+                         "the decoder output is mis-scaled (e.g. integer PCM values returned as floats)")
     slack = LENGTH_TOLERANCE * expected_samples + LENGTH_SLACK_S * sample_rate
     if abs(audio.shape[1] - expected_samples) > slack:
         raise CodecError(f"{label}: decoded {audio.shape[1]} samples for an input of {expected_samples} "
@@ -88,6 +131,8 @@ def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int,
     cached = load_cached(cache_dir, key)
     if cached is not None:
         return cached
+    input_channels = int(reference.shape[0])
+    coding_rate, coding_channels = codec.coding_format(input_channels)
     audio = codec.prepare(reference, sample_rate)
     duration = audio.shape[1] / codec.sample_rate
     start = time.perf_counter()
@@ -96,17 +141,21 @@ def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int,
     start = time.perf_counter()
     decoded = codec.decode(payload)
     decode_s = time.perf_counter() - start
-    decoded = check_decoded(decoded, audio.shape[1], codec.sample_rate, label)
+    decoded = check_decoded(decoded, audio.shape[1], codec.sample_rate, label, channels=audio.shape[0])
     if codec.has_payload:
         kbps, encode_rtf, decode_rtf = payload.kbps(duration), encode_s / duration, decode_s / duration
     else:  # no bitstream (identity, precomputed): neither a bitrate nor a codec speed to report
         kbps = encode_rtf = decode_rtf = math.nan
-    result = Transcoded(decoded, codec.sample_rate, kbps, encode_rtf, decode_rtf, _paths(cache_dir, key)[0], key)
+    result = Transcoded(decoded, codec.sample_rate, kbps, encode_rtf, decode_rtf, _paths(cache_dir, key)[0], key,
+                        coding_sample_rate=int(coding_rate), coding_channels=int(coding_channels),
+                        input_channels=input_channels, decoded_sha256=samples_digest(decoded))
     wav, meta = _paths(cache_dir, key)
     save_audio(wav, decoded, codec.sample_rate)
-    info = {k: v for k, v in asdict(result).items() if k in ("measured_kbps", "encode_rtf", "decode_rtf")}
+    keep = ("measured_kbps", "encode_rtf", "decode_rtf", "coding_sample_rate", "coding_channels", "input_channels")
+    info = {k: getattr(result, k) for k in keep}  # not asdict: it would deep-copy the audio
     info = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in info.items()}
     tmp = meta.with_name(meta.name + ".part")
-    tmp.write_text(json.dumps({**info, "sample_rate": codec.sample_rate, "label": label}))
+    tmp.write_text(json.dumps({**info, "sample_rate": codec.sample_rate, "label": label,
+                               "wav_sha256": _file_digest(wav)}))
     tmp.replace(meta)
     return result

@@ -164,7 +164,8 @@ def test_unwritable_output_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["run", str(suite), "--jobs", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "codecbench: error:" in err and str(blocker / "run") in err and "--out" in err
-    assert len(err.splitlines()) == 1
+    announced, *errors = err.splitlines()
+    assert announced == f"run dir: {blocker / 'run'}" and len(errors) == 1
 
 
 def test_missing_dataset_folder_is_reported_and_other_datasets_run(tmp_path: Path) -> None:
