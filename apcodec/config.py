@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
+from codecbench.errors import ConfigError as CodecbenchConfigError
 from codecbench.registry import reject_unknown_keys
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(CodecbenchConfigError):
     """A configuration file or value is invalid (one line naming file/key and the fix)."""
 
 
@@ -152,12 +153,12 @@ class ModelConfig:
         return [self.bitrate_for(n) for n in range(1, self.n_codebooks + 1)]
 
     def codebooks_for_bitrate(self, kbps: float) -> int:
-        """Number of codebooks giving ``kbps``; ValueError listing the allowed bitrates otherwise."""
+        """Number of codebooks giving ``kbps``; ConfigError listing the allowed bitrates otherwise."""
         for n, rate in enumerate(self.allowed_bitrates(), start=1):
             if math.isclose(rate, kbps, rel_tol=1e-6, abs_tol=1e-9):
                 return n
         allowed = ", ".join(f"{r:g}" for r in self.allowed_bitrates())
-        raise ValueError(f"bitrate {kbps:g} kbps is not reachable with this APCodec model; allowed: {allowed}")
+        raise ConfigError(f"bitrate {kbps:g} kbps is not reachable with this APCodec model; allowed: {allowed}")
 
     def replace(self, **changes: Any) -> "ModelConfig":
         """A copy with some fields changed (validated again)."""

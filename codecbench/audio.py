@@ -7,8 +7,9 @@ high-quality polyphase resampler) so the alignment policy recorded in the manife
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -23,6 +24,25 @@ class AudioError(DataError):
     """Unreadable or unusable audio. The message is one line naming the file and what to do."""
 
 
+def unreadable_file(path: Path) -> Optional[str]:
+    """Why ``path`` cannot be opened at all (missing, a folder, no read permission), else None.
+
+    Checked before decoding so that a permission problem is not reported as a bad format.
+    """
+    if not path.exists():
+        return "file not found; check the path" + (" (a broken symlink)" if path.is_symlink() else "")
+    if not path.is_file():
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "permission denied; make the file readable (e.g. chmod a+r) and rerun"
+    return None
+
+
+def undecodable(label: str, exc: BaseException) -> AudioError:
+    """The one-line error for bytes soundfile cannot decode."""
+    return AudioError(f"{label}: cannot decode audio ({str(exc).splitlines()[0]}); re-export it as WAV or FLAC")
+
+
 def load_audio(source: Union[str, Path, bytes], name: str = "") -> tuple[np.ndarray, int]:
     """Read audio from a path or from encoded bytes; return float32 ``[C, T]`` and the rate.
 
@@ -30,14 +50,15 @@ def load_audio(source: Union[str, Path, bytes], name: str = "") -> tuple[np.ndar
     :class:`AudioError` for missing, corrupt, empty or non-finite audio.
     """
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
-    if not isinstance(source, bytes) and not Path(source).is_file():
-        raise AudioError(f"{label}: file not found; check the dataset path")
+    if not isinstance(source, bytes):
+        problem = unreadable_file(Path(source))
+        if problem:
+            raise AudioError(f"{label}: {problem}")
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
         data, rate = sf.read(handle, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{label}: cannot decode audio ({str(exc).splitlines()[0]}); "
-                         "re-export it as WAV or FLAC") from exc
+        raise undecodable(label, exc) from exc
     audio = np.ascontiguousarray(data.T)
     check_audio(audio, label)
     return audio, int(rate)

@@ -47,9 +47,9 @@ class APCodecAdapter(TorchCodec):
 
         super().__init__(bitrate, device, chunk_seconds)
         if checkpoint and (encoder or decoder):
-            raise ValueError("apcodec: give either `checkpoint:` or `encoder:` + `decoder:`, not both")
+            raise CodecError("apcodec: give either `checkpoint:` or `encoder:` + `decoder:`, not both")
         if bool(encoder) != bool(decoder):
-            raise ValueError("apcodec: official weights need both `encoder:` and `decoder:` files")
+            raise CodecError("apcodec: official weights need both `encoder:` and `decoder:` files")
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.encoder_path = Path(encoder) if encoder else None
         self.decoder_path = Path(decoder) if decoder else None
@@ -62,14 +62,32 @@ class APCodecAdapter(TorchCodec):
             if cfg is None:
                 cfg = load_config("48k_6kbps").model
         except ConfigError as exc:
-            raise ValueError(f"apcodec option 'config': {exc}") from None
+            raise CodecError(f"apcodec option 'config': {exc}") from None
         self.cfg = cfg
         try:
             self.n_codebooks = cfg.n_codebooks if bitrate is None else cfg.codebooks_for_bitrate(float(bitrate))
-        except ValueError as exc:
-            raise ValueError(f"apcodec: {exc}") from None
+        except ConfigError as exc:
+            raise CodecError(f"apcodec: {exc}") from None
         self.bitrate = cfg.bitrate_for(self.n_codebooks)
         self.sample_rate = cfg.sample_rate
+
+    @classmethod
+    def check_bitrate(cls, bitrate: Optional[float], options: dict[str, Any]) -> Optional[str]:
+        """Rejects a bitrate no codebook count reaches, before any work starts.
+
+        Only the model config decides this; when the config lives inside a checkpoint the check is
+        left to construction (reading weights during suite validation would be too slow).
+        """
+        from apcodec.config import ConfigError, load_config
+
+        if bitrate is None or (options.get("checkpoint") and not options.get("config")):
+            return None
+        try:
+            cfg = load_config(options.get("config") or "48k_6kbps").model
+            cfg.codebooks_for_bitrate(float(bitrate))
+        except ConfigError as exc:
+            return f"apcodec: {exc}"
+        return None
 
     # -- protocol hooks --------------------------------------------------------------------------
     def _files(self) -> list[Path]:

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from codecbench.codecs.apcodec import APCodecAdapter
+from codecbench.codecs.base import CodecError
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_bitrate_selects_codebooks(golden_dir: Path) -> None:
 
 
 def test_bad_bitrate_lists_allowed() -> None:
-    with pytest.raises(ValueError, match=r"allowed: 1.5, 3, 4.5, 6"):
+    with pytest.raises(CodecError, match=r"allowed: 1.5, 3, 4.5, 6"):
         APCodecAdapter(bitrate=5.0)
 
 
@@ -57,7 +58,7 @@ def test_missing_weights_give_one_line(tmp_path: Path) -> None:
     assert reason and "\n" not in reason and "checkpoint" in reason
     reason = APCodecAdapter(checkpoint=str(tmp_path / "missing.pt")).unavailable_reason()
     assert reason and "does not exist" in reason
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(CodecError, match="both"):
         APCodecAdapter(encoder=str(tmp_path / "e"))
 
 
