@@ -33,7 +33,7 @@ import numpy as np
 
 from codecbench.audio import AudioError, save_audio
 from codecbench.codec_worker import AdapterCrash, AdapterTimeout, CodecWorker, WorkerSpec
-from codecbench.errors import CodecbenchError, DataError
+from codecbench.errors import CodecbenchError, NothingScoredError
 from codecbench.lock import RunLock
 from codecbench.manifest import build_manifest, write_json_atomic
 from codecbench.paths import safe_component, safe_relative_path
@@ -274,11 +274,11 @@ class Runner:
         points, self.device = build_points(self.suite, self.device)
         self._point_infos = [_point_info(point) for point in points]
         plan = build_plan(self.suite, points, self.shard)
+        if plan.total_rows == 0:
+            reason = "; ".join(plan.dataset_errors) or "the datasets hold no utterances"
+            raise NothingScoredError(f"nothing to run: {reason}")
         for problem in plan.dataset_errors:
             self.log(f"warning: {problem}; continuing with the other datasets")
-        if plan.total_rows == 0:
-            reason = plan.dataset_errors[0] if plan.dataset_errors else "the datasets hold no utterances"
-            raise DataError(f"nothing to run: {reason}")
         for line in plan.skipped_inputs:
             self.log(f"warning: {line}")
         store = self._open_store()

@@ -49,3 +49,15 @@ def test_roundtrip_apcodec_bad_bitrate_is_one_line(tmp_path: Path, capsys: pytes
     assert main(["roundtrip", str(codec), str(source), str(tmp_path / "y.wav")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "allowed: 1.5, 3, 4.5, 6" in err and len(err.strip().splitlines()) == 1
+
+
+def test_shipped_suite_without_data_exits_3_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = Path(__file__).resolve().parents[2] / "suites" / "expresso.yaml"
+    if (suite.parent.parent / "data" / "expresso").exists():
+        pytest.skip("Expresso is present here; the no-data case cannot be shown")
+    monkeypatch.chdir(tmp_path)  # the suite's relative root must not depend on the working directory
+    assert main(["run", str(suite), "--out", str(tmp_path / "run"), "--no-progress"]) == 3
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == f"run dir: {tmp_path / 'run'}" and len(lines) == 2
+    assert "nothing to run" in lines[1] and str(suite.parent.parent / "data" / "expresso") in lines[1]
