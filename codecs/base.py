@@ -96,6 +96,12 @@ class Codec(ABC):
         device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:N"``).
         sample_rate: rate of the audio that ``encode`` takes and ``decode`` returns, in Hz.
         channels: channel count ``encode`` takes and ``decode`` returns.
+
+    Adapters that code each input with its own layout (the classic codecs, whose
+    ``accepted_channels`` lists the counts they code, and ``identity``) set ``sample_rate`` and
+    ``channels`` for the item in :meth:`prepare`;
+    :meth:`coding_format` says beforehand what they will be, and :meth:`identity` must not depend
+    on them.
     """
 
     name: ClassVar[str] = ""
