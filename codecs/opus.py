@@ -16,8 +16,8 @@ back with soxr (zero-delay, linear phase).
 Channels and rate: an input is coded with its own channel count (stereo as stereo) unless the
 ``channels`` option says otherwise (``channels: 1`` downmixes, explicitly); the coding rate is
 the ``sample_rate`` option (48 kHz by default), whatever the channel count. The bitrate is the
-total over channels: libopus (through FFmpeg) accepts 6-256 kbps per channel, so 6-256 kbps for
-mono and 6-512 kbps for stereo. Without a ``channels`` option the bitrate must suit a mono input
+total over channels, from 6 kbps (the lowest rate Opus is used at) to FFmpeg's libopus limit of
+256 kbps per channel: 6-256 kbps for mono, 6-512 for stereo (checked: 512 codes, 600 is refused). Without a ``channels`` option the bitrate must suit a mono input
 (every input fits it then).
 """
 
