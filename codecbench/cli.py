@@ -100,9 +100,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         if args.what == "codecs":
             detail = cls.summary()
-            describe = getattr(cls, "coding_description", None)
-            if args.verbose and callable(describe):
-                detail += f"\n{'':16s} coding: {describe()}"
+            rules = getattr(cls, "coding_rules", None)
+            if args.verbose and callable(rules):  # third-party adapters may not derive from Codec
+                labels = {"bitrate": "bitrate", "sample_rate": "coding rate", "channels": "channels"}
+                detail += "".join(f"\n{'':16s} {labels.get(key, key)}: {text}" for key, text in rules().items())
         elif args.what == "metrics":
             info = cls.info
             rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
@@ -206,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list registered codecs, metrics or datasets")
     lst.add_argument("what", choices=["codecs", "metrics", "datasets"])
-    lst.add_argument("-v", "--verbose", action="store_true", help="codecs: also the coding rate and channels")
+    lst.add_argument("-v", "--verbose", action="store_true", help="codecs: also the bitrate range, coding-rate rule and channel policy")
     lst.set_defaults(func=cmd_list)
 
     rt = sub.add_parser("roundtrip", help="encode + decode one file with one codec entry")

@@ -186,6 +186,7 @@ def encode_packets(setup: EncoderSetup, audio: np.ndarray) -> Payload:
     chunks = [bytes(p) for p in packets]
     return Payload(data=b"".join(chunks), num_samples=num_samples,
                    side={"packet_bytes": [len(c) for c in chunks], "priming": int(-packets[0].pts),
+                         "channels": setup.channels,
                          "extradata": extradata.hex()})
 
 
@@ -278,30 +279,104 @@ def decode_packets(setup: EncoderSetup, payload: Payload) -> np.ndarray:
 
 
 class PyAVCodec(Codec):
-    """Base of the PyAV adapters: subclasses build ``self.setup`` in ``__init__``.
+    """Base of the PyAV adapters: one encoder configuration per coded channel count.
 
-    Subclasses set ``self.setup`` (an :class:`EncoderSetup`), ``self.sample_rate``,
-    ``self.channels`` and ``self.options`` (the user-visible options, for :meth:`identity`),
-    and ``library`` (``(file prefix, version symbol)`` of the encoder library or ``None``).
+    Channels: with ``channels=None`` (the default) an input is coded with its own channel count
+    (stereo in, stereo out; :attr:`accepted_channels` lists what the encoders code); with
+    ``channels=1`` (or 2) every input is converted to that count first (an explicit downmix,
+    recorded by :meth:`coding_format`). Because the coding sample rate may depend on the channel
+    count (AAC picks it from kbps per channel), :meth:`prepare` selects the configuration of the
+    item it converts and sets ``sample_rate``, ``channels`` and ``setup`` to it.
+
+    Subclasses set ``library`` (``(file prefix, version symbol)`` of the encoder library or
+    ``None``) and ``self.options`` (the user-visible options, for :meth:`identity`), implement
+    :meth:`coding_rate` (the rule, never raising) and :meth:`_make_setup` (which validates the
+    bitrate for a channel count), and end ``__init__`` with :meth:`_configure`.
     """
 
     library: Optional[tuple[str, str]] = None
+    accepted_channels = (1, 2)
     setup: EncoderSetup
     options: dict[str, Any]
 
+    def __init__(self, bitrate: Optional[float], device: str, channels: Optional[int]) -> None:
+        super().__init__(bitrate, device)
+        self.channel_option: Optional[int] = check_channels(self.name, channels)
+        self._setups: dict[int, EncoderSetup] = {}
+
+    # -- what subclasses provide -----------------------------------------------------------
+    def coding_rate(self, channels: int) -> int:
+        """Sample rate (Hz) this operating point codes ``channels`` channels at (no validation)."""
+        raise NotImplementedError
+
+    def _make_setup(self, channels: int) -> EncoderSetup:
+        """The encoder configuration for ``channels``; :class:`CodecError` if the bitrate does not fit."""
+        raise NotImplementedError
+
+    # -- channel policy ---------------------------------------------------------------------
+    def coded_channels(self, input_channels: int) -> int:
+        """Channel count an input of ``input_channels`` is coded with (see class docstring)."""
+        if self.channel_option is not None:
+            if input_channels not in (1, self.channel_option) and self.channel_option != 1:
+                raise CodecError(f"{self.name}: cannot code a {input_channels}-channel input as "
+                                 f"{self.channel_option} channels; set channels: 1 to downmix it")
+            return self.channel_option
+        accepted = self.accepted_channels or ()
+        if input_channels not in accepted:
+            raise CodecError(f"{self.name}: codes {' or '.join(map(str, accepted))} channels but the input has "
+                             f"{input_channels}; set channels: 1 in the codec's options to downmix it")
+        return input_channels
+
+    def setup_for(self, channels: int) -> EncoderSetup:
+        """The (cached) encoder configuration for ``channels`` coded channels."""
+        if channels not in self._setups:
+            self._setups[channels] = self._make_setup(channels)
+        return self._setups[channels]
+
+    def _configure(self, channels: int) -> None:
+        self.setup = self.setup_for(channels)
+        self.sample_rate = self.setup.sample_rate
+        self.channels = channels
+
+    def coding_format(self, input_channels: int) -> tuple[int, int]:
+        """``(coding sample rate, coded channels)`` for an input of ``input_channels`` channels."""
+        channels = self.coded_channels(input_channels)
+        return self.coding_rate(channels), channels
+
+    def prepare(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Select the configuration for this input's channel count, then resample and convert to it."""
+        self._configure(self.coded_channels(int(np.asarray(audio).shape[0])))
+        return super().prepare(audio, sample_rate)
+
+    def _encoder_setup(self, audio: np.ndarray) -> EncoderSetup:
+        """The configuration for ``audio`` as given to :meth:`encode` (``[C, T]`` at ``sample_rate``)."""
+        channels = int(np.shape(audio)[0]) if np.ndim(audio) == 2 else self.channels
+        if self.channel_option is not None or channels == self.channels \
+                or channels not in (self.accepted_channels or ()):
+            return self.setup  # a mismatch is reported by the encoder's input check
+        setup = self.setup_for(channels)
+        if setup.sample_rate != self.sample_rate:
+            raise CodecError(f"{self.name}: a {channels}-channel input is coded at {setup.sample_rate} Hz, not "
+                             f"{self.sample_rate} Hz; convert it with Codec.prepare()")
+        return setup
+
+    # -- the protocol ------------------------------------------------------------------------
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
         """Encode float32 ``[C, T]`` audio; returns the raw packets (see module docstring)."""
-        return encode_packets(self.setup, audio)
+        return encode_packets(self._encoder_setup(audio), audio)
 
     def decode(self, payload: Payload) -> np.ndarray:
         """Decode to float32 ``[C, T]`` at ``self.sample_rate``, priming removed, input length."""
-        return decode_packets(self.setup, payload)
+        channels = int(payload.side.get("channels", self.channels))
+        setup = self.setup if channels == self.setup.channels else self.setup_for(channels)
+        return decode_packets(setup, payload)
 
     def identity(self) -> dict[str, Any]:
-        """Adapter, bitrate, every option, the encoder and its library versions."""
+        """Adapter, bitrate, options, coding format per input layout, encoder and library versions."""
         ident = super().identity()
+        coding = {str(n): list(self.coding_format(n)) for n in self.accepted_channels or ()}
         ident.update(options=dict(sorted(self.options.items())), encoder=self.setup.encoder,
-                     decoder=self.setup.decoder, sample_rate=self.sample_rate, channels=self.channels,
+                     decoder=self.setup.decoder, coding=coding,
                      encoder_options=dict(sorted(self.setup.options.items())), **backend_versions())
         if self.library is not None:
             ident["encoder_library"] = library_version(*self.library)
@@ -312,11 +387,29 @@ class PyAVCodec(Codec):
         return missing_backend(self.setup.encoder, self.setup.decoder)
 
 
-def check_channels(name: str, channels: int) -> int:
-    """Validate the ``channels`` option (1 or 2)."""
-    if channels not in (1, 2):
-        raise CodecError(f"{name}: channels={channels!r} is not supported; use 1 or 2")
+CHANNELS_RULE = ("the input's own channel count (mono or stereo: stereo is coded as stereo) unless the "
+                 "`channels` option is set; channels: 1 downmixes every input to mono (recorded as the "
+                 "coding format), channels: 2 codes mono inputs as dual mono")
+
+
+def check_channels(name: str, channels: Optional[int]) -> Optional[int]:
+    """Validate the ``channels`` option: ``None`` (follow the input), 1 or 2."""
+    if channels is None:
+        return None
+    if isinstance(channels, bool) or channels not in (1, 2):
+        raise CodecError(f"{name}: channels={channels!r} is not supported; use 1 or 2 (1 downmixes), or "
+                         "leave it unset to code the input's own channel count")
     return int(channels)
+
+
+def kbps_problem(name: str, bitrate: Optional[float]) -> Optional[str]:
+    """A line when ``bitrate`` is not a positive whole number of kbps (``None``: the default is used)."""
+    if bitrate is None:
+        return None
+    if isinstance(bitrate, bool) or not isinstance(bitrate, (int, float)) or bitrate <= 0 \
+            or not float(bitrate).is_integer():
+        return f"{name}: bitrate {bitrate} kbps must be a positive whole number of kbps"
+    return None
 
 
 def check_choice(name: str, option: str, value: Any, allowed: tuple[Any, ...]) -> Any:

@@ -96,6 +96,12 @@ class Codec(ABC):
         device: ``"cpu"`` or ``"cuda"`` (or ``"cuda:N"``).
         sample_rate: rate of the audio that ``encode`` takes and ``decode`` returns, in Hz.
         channels: channel count ``encode`` takes and ``decode`` returns.
+
+    Adapters that code each input with its own layout (the classic codecs, whose
+    ``accepted_channels`` lists the counts they code, and ``identity``) set ``sample_rate`` and
+    ``channels`` for the item in :meth:`prepare`;
+    :meth:`coding_format` says beforehand what they will be, and :meth:`identity` must not depend
+    on them.
     """
 
     name: ClassVar[str] = ""
@@ -104,6 +110,9 @@ class Codec(ABC):
     default_bitrates: ClassVar[tuple[float, ...]] = ()
     # True when decode() produces no real bitstream (identity, precomputed): measured kbps is NaN.
     has_payload: ClassVar[bool] = True
+    # Input channel counts the adapter codes as they are (``None``: it converts every input to
+    # ``self.channels``). Adapters that follow the input's layout list what they can code.
+    accepted_channels: ClassVar[Optional[tuple[int, ...]]] = None
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu") -> None:
         self.bitrate = None if bitrate is None else float(bitrate)
@@ -171,6 +180,28 @@ class Codec(ABC):
         Recorded per row in the store so that what happened to the audio is never silent.
         """
         return self.sample_rate, self.channels
+
+    @classmethod
+    def coding_rules(cls) -> dict[str, str]:
+        """How the operating point is chosen, for ``list codecs -v`` and the run manifest.
+
+        Keys ``bitrate`` (accepted kbps), ``sample_rate`` (the rule giving the coding rate) and
+        ``channels`` (what happens to the input's channels), each one line. Adapters whose rate or
+        channels depend on options or the input override this; the default states the class data.
+        """
+        kbps = ", ".join(f"{b:g}" for b in cls.default_bitrates)
+        rates = ", ".join(str(r) for r in cls.sample_rates)
+        return {"bitrate": f"typical kbps {kbps} (the accepted range is the adapter's; see its description)"
+                           if kbps else "none declared",
+                "sample_rate": f"its own rate ({rates}); the input is resampled to it" if rates
+                               else "as the adapter decides per input",
+                "channels": "the input is converted to the adapter's own channel count (reported per codec "
+                            "point as its coding format)"}
+
+    @classmethod
+    def coding_description(cls) -> str:
+        """:meth:`coding_rules` as one line (recorded per codec point in the manifest)."""
+        return "; ".join(f"{key}: {value}" for key, value in cls.coding_rules().items())
 
     def unavailable_reason(self) -> Optional[str]:
         """A one-line reason when the codec cannot run here (items are then skipped)."""

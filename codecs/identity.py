@@ -22,7 +22,8 @@ class IdentityCodec(Codec):
         device: ignored.
         sample_rate: rate the harness converts audio to; ``None`` (default) keeps each input's
             own rate, so nothing at all is done to the audio.
-        channels: channel count the harness converts audio to (default 1).
+        channels: channel count the harness converts audio to; ``None`` (default) keeps each
+            input's own channels, so a stereo input is compared as stereo.
     """
 
     name = "identity"
@@ -32,22 +33,37 @@ class IdentityCodec(Codec):
     has_payload = False
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", sample_rate: Optional[int] = None,
-                 channels: int = 1) -> None:
+                 channels: Optional[int] = None) -> None:
         super().__init__(bitrate, device)
         if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, int)
                                         or sample_rate <= 0):
             raise CodecError(f"identity: sample_rate={sample_rate!r} must be a positive integer (Hz) or null")
         self.native_rate = sample_rate is None
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
-            raise CodecError(f"identity: channels={channels!r} must be a positive integer")
+        if channels is not None and (isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0):
+            raise CodecError(f"identity: channels={channels!r} must be a positive integer or null")
+        self.channel_option = channels
         self.sample_rate = sample_rate or 48000
-        self.channels = channels
+        self.channels = channels or 1
 
     def prepare(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        """In native-rate mode adopt the input's rate instead of resampling it."""
+        """In native mode adopt the input's rate and channel count instead of converting them."""
         if self.native_rate:
             self.sample_rate = sample_rate
+        if self.channel_option is None:
+            self.channels = int(np.asarray(audio).shape[0])
         return super().prepare(audio, sample_rate)
+
+    def coding_format(self, input_channels: int) -> tuple[int, int]:
+        """The input's channel count unless ``channels`` is set; the rate as :meth:`prepare` uses it."""
+        return self.sample_rate, self.channel_option or input_channels
+
+    @classmethod
+    def coding_rules(cls) -> dict[str, str]:
+        """No bitrate; the input's own rate and channels unless the options convert them."""
+        return {"bitrate": "none (nothing is transmitted; a declared bitrate is only recorded)",
+                "sample_rate": "the input's own rate unless the sample_rate option is set (then resampled to it)",
+                "channels": "the input's own channel count unless the channels option is set (then converted "
+                            "to it: 1 downmixes)"}
 
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
         """Keep a private copy of ``audio`` ([C, T]) in the payload's side information."""
@@ -65,5 +81,5 @@ class IdentityCodec(Codec):
     def identity(self) -> dict[str, Any]:
         """Cache key: the rate and channel count the audio passes through."""
         ident = super().identity()
-        ident.update(sample_rate=None if self.native_rate else self.sample_rate, channels=self.channels)
+        ident.update(sample_rate=None if self.native_rate else self.sample_rate, channels=self.channel_option)
         return ident

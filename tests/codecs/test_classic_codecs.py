@@ -199,7 +199,7 @@ def test_identity_names_versions_and_options() -> None:
 def test_bad_input_and_corrupt_payload_raise_codec_error() -> None:
     codec = OpusCodec(bitrate=24)
     with pytest.raises(CodecError, match="expected float32"):
-        codec.encode(np.zeros((2, 4800), np.float32))
+        codec.encode(np.zeros((3, 4800), np.float32))  # opus codes 1 or 2 channels
     with pytest.raises(CodecError, match="NaN"):
         codec.encode(np.full((1, 4800), np.nan, np.float32))
     payload = codec.encode(speech_like(48000, seconds=0.5))
