@@ -531,12 +531,14 @@ def _point_info(point: CodecPoint) -> dict[str, Any]:
     info: dict[str, Any] = {"label": point.label, "adapter": point.entry.adapter, "bitrate": point.bitrate,
                             "unavailable": point.unavailable}
     if point.codec is not None:
-        rate, channels = point.codec.coding_format(1)
-        info.update(decoded_sample_rate=point.codec.sample_rate, coding_sample_rate=rate,
-                    coding_channels_for_mono=channels, coding_channels_for_stereo=point.codec.coding_format(2)[1])
-        describe = getattr(type(point.codec), "coding_description", None)
-        if callable(describe):
-            info["coding"] = describe()
+        info["decoded_sample_rate"] = point.codec.sample_rate
+        for layout, channels in (("mono", 1), ("stereo", 2)):
+            try:
+                rate, coded = point.codec.coding_format(channels)
+                info[f"coding_{layout}"] = {"sample_rate": rate, "channels": coded}
+            except CodecbenchError as exc:  # e.g. a bitrate too low for stereo: that input will fail
+                info[f"coding_{layout}"] = {"error": str(exc)}
+        info["coding"] = type(point.codec).coding_description()
     return info
 
 

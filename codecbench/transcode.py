@@ -132,8 +132,8 @@ def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int,
     if cached is not None:
         return cached
     input_channels = int(reference.shape[0])
+    audio = codec.prepare(reference, sample_rate)  # prepare first: it may switch the item's coding format
     coding_rate, coding_channels = codec.coding_format(input_channels)
-    audio = codec.prepare(reference, sample_rate)
     duration = audio.shape[1] / codec.sample_rate
     start = time.perf_counter()
     payload = codec.encode(audio, utterance)
