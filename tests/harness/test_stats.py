@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from codecbench.report.stats import bd_metric, bd_rate, bootstrap_ci, holm, paired_tests, t_ci, wilcoxon
+from codecbench.stats import bd_metric, bd_rate, bootstrap_ci, holm, paired_tests, t_ci, wilcoxon
 
 
 def test_bootstrap_ci_brackets_the_mean_and_narrows_with_n():
