@@ -1,14 +1,17 @@
-"""Statistics of the report: bootstrap CI, Bjøntegaard deltas, Wilcoxon + Holm."""
+"""codecbench.stats: BCa bootstrap CI, Bjøntegaard deltas, Wilcoxon + Holm, paired selection, duplicates."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from codecbench.stats import bd_metric, bd_rate, bootstrap_ci, holm, paired_tests, t_ci, wilcoxon
+from codecbench.errors import ConfigError
+from codecbench.stats import (CISettings, Estimate, bd_metric, bd_rate, bootstrap_ci, compare, duplicate_conditions,
+                              format_estimate, holm, paired_tests, t_ci, wilcoxon)
 
 
 def test_bootstrap_ci_brackets_the_mean_and_narrows_with_n():
@@ -91,3 +94,75 @@ def test_wilcoxon_matches_scipy_and_handles_ties():
     tests = paired_tests([(b, a), (a + 0.001 * rng.normal(size=20), a)])
     lo, hi = sorted([tests[0].p, tests[1].p])
     assert sorted([tests[0].p_holm, tests[1].p_holm]) == pytest.approx([min(1.0, 2 * lo), min(1.0, max(2 * lo, hi))])
+
+
+def test_bootstrap_ci_is_scipy_bca_with_a_fixed_seed():
+    x = np.random.default_rng(11).gamma(2.0, 1.0, 30)
+    est = bootstrap_ci(x, n_boot=1000, level=0.9, seed=4)
+    ref = sps.bootstrap((x,), np.mean, n_resamples=1000, confidence_level=0.9, method="BCa",
+                        rng=np.random.default_rng(4)).confidence_interval
+    assert (est.lo, est.hi) == pytest.approx((ref.low, ref.high))
+    assert bootstrap_ci(x, n_boot=1000, level=0.9, seed=4) == est  # reproducible
+    flat = bootstrap_ci([2.0, 2.0, 2.0])
+    assert (flat.lo, flat.hi, flat.n) == (2.0, 2.0, 3)
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(5).uniform(0, 0.2, 7)
+    assert holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
+    with_nan = holm([p[0], math.nan, p[1]])
+    assert math.isnan(with_nan[1])
+    assert [with_nan[0], with_nan[2]] == pytest.approx(multipletests(p[:2], method="holm")[1].tolist())
+
+
+def _frame(scores: dict[str, dict[str, float]], sha: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    rows = []
+    for cond, per in scores.items():
+        codec, _, rate = cond.partition("_")
+        for utt, value in per.items():
+            rows.append({"dataset": "d", "utterance": utt, "codec": codec, "bitrate": float(rate), "m": value,
+                         "status": "ok" if math.isfinite(value) else "failed",
+                         "error": None if math.isfinite(value) else "RuntimeError: x", "failure_reasons": "{}",
+                         "decoded_sha256": (sha or {}).get(cond, {}).get(utt)})
+    return pd.DataFrame(rows)
+
+
+def test_compare_pairs_on_shared_utterances_and_excludes_conditions_that_scored_nothing():
+    frame = _frame({"A_6": {"u1": 1.0, "u2": 2.0, "u3": 9.0}, "B_6": {"u1": 2.0, "u2": 3.0, "u3": math.nan},
+                    "C_6": {"u1": math.nan, "u2": math.nan, "u3": math.nan}})
+    comp = compare(frame, "m", CISettings(n_boot=200))
+    assert comp.utterances == ("u1", "u2") and comp.excluded == ("C_6",)
+    assert comp.paired["A_6"].mean == 1.5 and comp.paired["B_6"].mean == 2.5 and comp.paired["A_6"].n == 2
+    assert comp.n_failed == {"A_6": 0, "B_6": 1, "C_6": 3} and math.isnan(comp.paired["C_6"].mean)
+    assert comp.losses[0].condition == "B_6" and "failed: RuntimeError: x (x1)" in comp.losses[0].describe()
+    assert comp.unpaired == {}
+    assert compare(frame, "m", CISettings(n_boot=200), all_items=True).unpaired["A_6"].mean == 4.0
+
+
+def test_duplicate_conditions_need_identical_audio_on_every_shared_utterance():
+    scores = {"A_6": {"u1": 1.0, "u2": 1.0}, "B_6": {"u1": 1.0, "u2": 1.0}, "C_6": {"u1": 1.0, "u2": 1.0},
+              "D_6": {"u1": 1.0, "u2": 1.0}}
+    sha = {"A_6": {"u1": "x", "u2": "y"}, "B_6": {"u1": "x", "u2": "y"}, "C_6": {"u1": "x", "u2": "z"},
+           "D_6": {"u2": "y"}}
+    groups = duplicate_conditions(_frame(scores, sha))
+    assert [(g.conditions, g.n_items) for g in groups] == [(("A_6", "B_6", "D_6"), 2)]
+    assert "A_6 = B_6 = D_6" in groups[0].describe()
+    assert duplicate_conditions(_frame(scores)) == []  # no digests stored: nothing to compare
+
+
+def test_format_estimate_uses_three_significant_digits_for_mean_and_half_width():
+    assert format_estimate(Estimate(2.3214, 2.2, 2.41, 5)) == "2.32 ± 0.10"
+    assert format_estimate(Estimate(15.234, 14.9, 15.5, 5)) == "15.2 ± 0.3"
+    assert format_estimate(Estimate(0.91234, 0.9, 0.925, 5)) == "0.912 ± 0.013"
+    assert format_estimate(Estimate(4.0, math.nan, math.nan, 1)) == "4.00"
+    assert format_estimate(Estimate(math.nan, math.nan, math.nan, 0)) == "n/a"
+
+
+def test_ci_settings_come_from_the_suite_report_section():
+    assert CISettings.from_manifest({}) == CISettings()
+    got = CISettings.from_manifest({"suite": {"report": {"bootstrap": 300, "ci_level": 0.9, "seed": 2}}})
+    assert got == CISettings(300, 0.9, 2) and "90% BCa bootstrap" in got.method
+    with pytest.raises(ConfigError, match="suite.report"):
+        CISettings.from_manifest({"suite": {"report": {"bootstrap": "many"}}})
