@@ -150,10 +150,14 @@ def format_text(summary: RunSummary) -> str:
                     continue
                 cells = [label + suffix]
                 for column in ["measured_kbps", *summary.metrics, "encode_rtf", "decode_rtf"]:
+                    if not paired and column in RATE_COLUMNS:  # shown once, on the paired row
+                        cells.append("")
+                        continue
                     cell = by_key.get((dataset, label, column, paired and column not in RATE_COLUMNS))
                     cells.append(_text(cell, with_n=column not in RATE_COLUMNS))
                 counts = summary.status.get((dataset, label), {})
-                cells.append(f"{counts.get('ok', 0)}/{counts.get('failed', 0)}/{counts.get('skipped', 0)}")
+                cells.append(f"{counts.get('ok', 0)}/{counts.get('failed', 0)}/{counts.get('skipped', 0)}"
+                             if paired else "")
                 table.append(cells)
         header = ["condition", "kbps", *summary.metrics, "enc RTF", "dec RTF", "ok/fail/skip"]
         widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
