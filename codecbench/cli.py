@@ -55,18 +55,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _print_summary(summary.run_dir)
 
 
-def _print_summary(run_dir: Path) -> int:
-    from codecbench.results import load_results, metric_names
-    from codecbench.summary import format_summary, status_counts, summarize
+def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) -> int:
+    from codecbench.results import load_manifest, load_results, metric_names
+    from codecbench.stats import CISettings
+    from codecbench.summary import FORMATTERS, summarize
 
     df = load_results(run_dir)
-    metrics = metric_names(run_dir)
-    print(format_summary(summarize(df, metrics), metrics, status_counts(df)))
+    settings = CISettings.from_manifest(load_manifest(run_dir))
+    text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items))
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    return _print_summary(Path(args.run_dir))
+    return _print_summary(Path(args.run_dir), args.format, args.all_items)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -224,8 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--output", help="output file (default: RUN_DIR/results.<format>)")
     exp.set_defaults(func=cmd_export)
 
-    summ = sub.add_parser("summary", help="mean ± 95%% CI per codec x bitrate x metric")
+    summ = sub.add_parser("summary", help="paired mean ± 95%% CI per codec x bitrate x metric")
     summ.add_argument("run_dir")
+    summ.add_argument("--format", choices=["text", "csv", "json"], default="text",
+                      help="text table (default), or one CSV/JSON record per dataset x condition x metric")
+    summ.add_argument("--all-items", action="store_true",
+                      help="also show each condition's mean over all its own scored items (unpaired)")
     summ.set_defaults(func=cmd_summary)
 
     merge = sub.add_parser("merge", help="combine shard results (or other run dirs) into RUN_DIR")

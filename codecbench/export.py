@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pandas as pd
 
@@ -14,9 +14,36 @@ from codecbench.results import MANIFEST_NAME, load_manifest, load_results
 from codecbench.store import DB_NAME, ResultStore, StoreError
 
 
+INTEGER_COLUMNS = ["lag_samples", "trimmed_reference_samples", "trimmed_degraded_samples", "coding_sample_rate",
+                   "coding_channels", "input_channels", "decoded_channels"]
+BOOLEAN_COLUMNS = ["lag_at_bound"]
+
+
+def typed_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Alignment and coding columns as nullable integers / booleans.
+
+    Failed rows have no alignment, and a column of ints with missing values would otherwise
+    become float (``12.0`` samples) or, for ``lag_at_bound``, an untyped object column.
+    """
+    df = df.copy()
+    for col in INTEGER_COLUMNS:
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
+    for col in BOOLEAN_COLUMNS:
+        if col in df.columns:
+            df[col] = df[col].astype("boolean")
+    return df
+
+
 def export_results(run_dir: Path, fmt: str, output: Optional[Path] = None) -> Path:
-    """Write ``load_results(run_dir)`` as ``fmt``; NaN stays NaN (empty in CSV, null in JSON)."""
-    df = load_results(run_dir)
+    """Write ``load_results(run_dir)`` as ``fmt``, one row per utterance x codec x bitrate.
+
+    Besides scores and timings the rows carry the alignment (``lag_samples, lag_at_bound,
+    trimmed_reference_samples, trimmed_degraded_samples``) and what was coded
+    (``coding_sample_rate, coding_channels``, ...). NaN / missing stay missing (empty in CSV,
+    null in JSON).
+    """
+    df = typed_columns(load_results(run_dir))
     output = output or run_dir / f"results.{fmt}"
     if output.is_dir():
         raise StoreError(f"{output}: is a directory; give -o a file name such as {output / f'results.{fmt}'}")
@@ -36,14 +63,20 @@ def _write_table(df: "pd.DataFrame", fmt: str, output: Path) -> Path:
         except ImportError as exc:
             raise StoreError(f"{output}: parquet export needs pyarrow; pip install 'codecbench[parquet]'") from exc
     elif fmt == "json":
-        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
-                   for rec in df.to_dict(orient="records")]
+        records = [{k: _json_value(v) for k, v in rec.items()} for rec in df.to_dict(orient="records")]
         output.write_text(json.dumps({"rows": records, "n_rows": len(records),
                                       "n_failures": int(df["n_failures"].sum()) if len(df) else 0},
                                      indent=1, default=str) + "\n")
     else:
         raise StoreError(f"unknown export format '{fmt}'; choose csv, parquet or json")
     return output
+
+
+def _json_value(value: Any) -> Any:
+    """JSON-safe cell: NaN and pandas' NA become null, numpy scalars plain Python numbers."""
+    if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _shard_files(run_dir: Path) -> list[Path]:

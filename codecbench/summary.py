@@ -1,87 +1,196 @@
-"""Per codec x bitrate x metric means with 95% confidence intervals and failure counts."""
+"""The run summary: per dataset x condition x metric paired means with CIs, as text, CSV or JSON.
+
+Metric means are paired (see :func:`codecbench.stats.compare`): only the utterances every
+condition scored count, so the numbers of two conditions are comparable; ``all_items`` adds
+each condition's mean over all its own scored items, labelled unpaired. Bitrate and real-time
+factors are properties of a condition, not comparisons, and are averaged over its ok rows.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from codecbench.results import condition_label
+from codecbench.stats import (CISettings, Comparison, DuplicateGroup, Estimate, compare, duplicate_conditions,
+                              estimate, format_estimate, with_labels)
 
-
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
-    """Mean and half-width of the Student-t confidence interval over the finite values."""
-    finite = values[np.isfinite(values)]
-    n = finite.size
-    if n == 0:
-        return math.nan, math.nan, 0
-    mean = float(finite.mean())
-    if n == 1:
-        return mean, math.nan, 1
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * finite.std(ddof=1) / math.sqrt(n))
-    return mean, half, n
+SUMMARY_FORMAT = "codecbench-summary"
+SUMMARY_VERSION = 1
+RATE_COLUMNS = ["measured_kbps", "encode_rtf", "decode_rtf"]
+FIELDS = ["dataset", "codec", "bitrate", "condition", "metric", "mean", "ci_low", "ci_high", "n", "n_failed",
+          "paired", "ci_method"]
 
 
-def summarize(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """Long table: dataset, codec, bitrate, condition, metric, mean, ci95, n, failures.
+@dataclass(frozen=True)
+class SummaryCell:
+    """One dataset x condition x metric value of the machine-readable summary."""
 
-    ``metric`` also covers ``measured_kbps``, ``encode_rtf`` and ``decode_rtf``. ``failures``
-    counts rows where that value is missing (failed/skipped rows or a NaN metric).
-    """
-    records = []
-    columns = ["measured_kbps", *metrics, "encode_rtf", "decode_rtf"]
-    for (dataset, codec, bitrate), group in df.groupby(["dataset", "codec", "bitrate"], sort=False, dropna=False):
-        for column in columns:
-            values = group[column].to_numpy(dtype=float)
-            mean, half, n = mean_ci(values)
-            records.append({"dataset": dataset, "codec": codec, "bitrate": bitrate,
-                            "condition": condition_label(codec, bitrate), "metric": column,
-                            "mean": mean, "ci95": half, "n": n, "failures": int(len(values) - n)})
-    return pd.DataFrame.from_records(records)
+    dataset: str
+    codec: str
+    bitrate: Optional[float]
+    condition: str
+    metric: str
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+    n_failed: int
+    paired: bool
+    ci_method: str
 
 
-def format_summary(long: pd.DataFrame, metrics: list[str], status_counts: dict[str, dict[str, int]]) -> str:
-    """A fixed-width text table per dataset: one row per condition, ``mean ± ci`` per column."""
-    if long.empty:
+@dataclass
+class RunSummary:
+    """Everything ``codecbench summary`` prints, in every format."""
+
+    metrics: list[str]
+    settings: CISettings
+    all_items: bool
+    cells: list[SummaryCell] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    duplicates: list[DuplicateGroup] = field(default_factory=list)
+    status: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+
+def _cell(key: tuple[str, str, Optional[float], str], metric: str, est: Estimate, n_failed: int, paired: bool,
+          method: str) -> SummaryCell:
+    dataset, codec, bitrate, label = key
+    return SummaryCell(dataset, codec, bitrate, label, metric, est.mean, est.lo, est.hi, est.n, n_failed, paired,
+                       method)
+
+
+def _bitrate(value: Any) -> Optional[float]:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def summarize(df: pd.DataFrame, metrics: list[str], settings: Optional[CISettings] = None,
+              all_items: bool = False) -> RunSummary:
+    """Paired metric cells (plus unpaired ones with ``all_items``), rate/RTF cells, duplicates."""
+    settings = settings or CISettings()
+    out = RunSummary(list(metrics), settings, all_items)
+    if df.empty:
+        return out
+    frame = with_labels(df)
+    for dataset, sub in frame.groupby("dataset", sort=False):
+        keys: dict[str, tuple[str, str, Optional[float], str]] = {}
+        for (codec, bitrate, label), rows in sub.groupby(["codec", "bitrate", "condition"], sort=False, dropna=False):
+            keys[str(label)] = (str(dataset), str(codec), _bitrate(bitrate), str(label))
+            out.status[(str(dataset), str(label))] = rows["status"].value_counts().to_dict()
+            ok = rows[rows["status"] == "ok"]
+            for column in RATE_COLUMNS:
+                est = estimate(ok[column].to_numpy(dtype=float), settings)
+                out.cells.append(_cell(keys[str(label)], column, est, int(len(rows) - est.n), False,
+                                       settings.method))
+        for metric in metrics:
+            comp = compare(sub, metric, settings, all_items)
+            out.comparisons.append(comp)
+            for label in comp.conditions:
+                out.cells.append(_cell(keys[label], metric, comp.paired[label], comp.n_failed[label], True,
+                                       comp.ci_method))
+                if all_items:
+                    out.cells.append(_cell(keys[label], metric, comp.unpaired[label], comp.n_failed[label], False,
+                                           comp.ci_method))
+    out.duplicates = duplicate_conditions(df)
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def to_records(summary: RunSummary) -> list[dict[str, Any]]:
+    """One dict per cell with the :data:`FIELDS` keys (NaN as None)."""
+    return [{k: _json_value(v) for k, v in asdict(cell).items()} for cell in summary.cells]
+
+
+def format_json(summary: RunSummary) -> str:
+    """The machine-readable summary: cells, lost items per dataset x metric, duplicate groups."""
+    lost = [{"dataset": c.dataset, "metric": c.metric, "n_shared": len(c.utterances), "excluded": list(c.excluded),
+             "losses": [{"condition": loss.condition, "utterances": list(loss.utterances),
+                         "reasons": list(loss.reasons)} for loss in c.losses]}
+            for c in summary.comparisons if c.losses]
+    doc = {"format": SUMMARY_FORMAT, "version": SUMMARY_VERSION, "ci_method": summary.settings.method,
+           "paired_selection": "metric means use only the utterances every condition of the dataset scored",
+           "cells": to_records(summary), "lost": lost,
+           "duplicates": [{"dataset": g.dataset, "conditions": list(g.conditions), "n_items": g.n_items}
+                          for g in summary.duplicates]}
+    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+
+
+def format_csv(summary: RunSummary) -> str:
+    """The cells as CSV with a header of :data:`FIELDS` (NaN as an empty field)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for rec in to_records(summary):
+        writer.writerow({k: "" if v is None else v for k, v in rec.items()})
+    return buf.getvalue()
+
+
+def format_text(summary: RunSummary) -> str:
+    """A fixed-width table per dataset: ``mean ± half-width (n)`` per cell, then who lost items."""
+    if not summary.cells:
         return "no results yet"
     lines: list[str] = []
-    columns = ["measured_kbps", *metrics, "encode_rtf", "decode_rtf"]
-    for dataset, part in long.groupby("dataset", sort=False):
+    by_key = {(c.dataset, c.condition, c.metric, c.paired): c for c in summary.cells}
+    datasets = list(dict.fromkeys(c.dataset for c in summary.cells))
+    for dataset in datasets:
+        conditions = list(dict.fromkeys(c.condition for c in summary.cells if c.dataset == dataset))
         table: list[list[str]] = []
-        for condition, rows in part.groupby("condition", sort=False):
-            by_metric = rows.set_index("metric")
-            cells = [str(condition)]
-            for column in columns:
-                row = by_metric.loc[column]
-                cells.append(_cell(row["mean"], row["ci95"], column))
-            counts = status_counts.get(f"{dataset}\0{condition}", {})
-            metric_failures = int(by_metric.loc[metrics, "failures"].sum()) if metrics else 0
-            cells.append(f"{counts.get('ok', 0)}/{counts.get('failed', 0)}/{counts.get('skipped', 0)}"
-                         f" ({metric_failures})")
-            table.append(cells)
-        header = ["condition", "kbps", *metrics, "enc RTF", "dec RTF", "ok/fail/skip (metric NaN)"]
+        variants = [(True, "")] + ([(False, " (all items, unpaired)")] if summary.all_items else [])
+        for label in conditions:
+            for paired, suffix in variants:
+                if not paired and not summary.metrics:
+                    continue
+                cells = [label + suffix]
+                for column in ["measured_kbps", *summary.metrics, "encode_rtf", "decode_rtf"]:
+                    if not paired and column in RATE_COLUMNS:  # shown once, on the paired row
+                        cells.append("")
+                        continue
+                    cell = by_key.get((dataset, label, column, paired and column not in RATE_COLUMNS))
+                    cells.append(_text(cell, with_n=column not in RATE_COLUMNS))
+                counts = summary.status.get((dataset, label), {})
+                cells.append(f"{counts.get('ok', 0)}/{counts.get('failed', 0)}/{counts.get('skipped', 0)}"
+                             if paired else "")
+                table.append(cells)
+        header = ["condition", "kbps", *summary.metrics, "enc RTF", "dec RTF", "ok/fail/skip"]
         widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
         lines.append(f"dataset: {dataset}")
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         lines.append("  ".join("-" * w for w in widths))
-        lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in table)
+        lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+        for comp in summary.comparisons:
+            if comp.dataset != dataset:
+                continue
+            if comp.losses:
+                lines.append(f"{comp.metric}: paired over the {len(comp.utterances)} utterances every condition "
+                             f"scored; " + "; ".join(loss.describe() for loss in comp.losses))
+            if comp.excluded:
+                lines.append(f"{comp.metric}: left out of the comparison (scored no utterance): "
+                             + ", ".join(comp.excluded))
+        for group in summary.duplicates:
+            if group.dataset == dataset:
+                lines.append(f"duplicate outputs: {group.describe()}")
         lines.append("")
-    lines.append("values: mean ± 95% CI (Student t) over utterances; kbps is measured from payloads")
+    lines.append(f"values: mean ± half-width of the {summary.settings.method}; (n) = utterances in the mean. "
+                 "Metric means are paired over the utterances every condition scored; kbps (measured from "
+                 "payloads) and RTF are over each condition's ok rows")
     return "\n".join(lines)
 
 
-def _cell(mean: float, half: float, column: str) -> str:
-    if math.isnan(mean):
+def _text(cell: Optional[SummaryCell], with_n: bool) -> str:
+    if cell is None:
         return "n/a"
-    digits = 3 if column.endswith("rtf") else 2
-    return f"{mean:.{digits}f}" if math.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
+    if not with_n:  # bitrate and RTF: a property of the condition, its CI is of no interest
+        return format_estimate(Estimate(cell.mean, math.nan, math.nan, cell.n))
+    text = format_estimate(Estimate(cell.mean, cell.ci_low, cell.ci_high, cell.n))
+    return f"{text} ({cell.n})" if math.isfinite(cell.mean) else text
 
 
-def status_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for (dataset, codec, bitrate, status), n in df.groupby(
-            ["dataset", "codec", "bitrate", "status"], dropna=False).size().items():
-        counts.setdefault(f"{dataset}\0{condition_label(codec, bitrate)}", {})[status] = int(n)
-    return counts
+FORMATTERS = {"text": format_text, "csv": format_csv, "json": format_json}

@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 from scipy import stats
 
-from codecbench.report.stats import t_ci
+from codecbench.stats import t_ci
 
 RESULTS_FORMAT = "codecbench-listening-results"
 SUMMARY_FORMAT = "codecbench-listening-summary"

@@ -32,6 +32,8 @@ class ReportOptions(BaseModel):
         bd_method: ``pchip`` (piecewise-cubic, needs >= 2 points per curve) or ``cubic``
             (Bjøntegaard's original polynomial fit, needs >= 4 points; falls back to pchip).
         seed: seed of the bootstrap and of random demo selection.
+        all_items: also show each condition's mean over all its own scored utterances, labelled
+            unpaired (the main numbers always use the utterances every condition scored).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -49,6 +51,7 @@ class ReportOptions(BaseModel):
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
     bd_method: Literal["pchip", "cubic"] = "pchip"
     seed: int = 0
+    all_items: bool = False
 
     @model_validator(mode="after")
     def _metric_needed(self) -> "ReportOptions":

@@ -1,7 +1,11 @@
 """Per-dataset summaries of a run: condition rows, metric means with CIs, anchor tests, BD deltas.
 
 The results table (one row per utterance x codec x bitrate) is reduced here to what the pages
-and plots show, so templates only format numbers and never compute anything.
+and plots show, so templates only format numbers and never compute anything. Every metric
+number is paired (:func:`codecbench.stats.compare`, the same call ``codecbench summary`` makes):
+means, CIs, RD points, BD deltas, Wilcoxon tests and "best" markers use only the utterances every
+condition of the dataset scored. "Best" is chosen within octave bitrate bands of the declared
+rate, so a low-rate codec is never hidden behind the highest-rate condition.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from codecbench.report.options import ReportOptions
-from codecbench.report.stats import BDResult, Estimate, PairedTest, bd_metric, bd_rate, bootstrap_ci, paired_tests
+from codecbench.stats import (BDResult, CISettings, Comparison, DuplicateGroup, Estimate, Loss, PairedTest, bd_metric,
+                              bd_rate, compare, duplicate_conditions, format_estimate, paired_tests, with_labels)
 from codecbench.results import condition_label
 
 
@@ -39,10 +44,23 @@ class Condition:
     n_skipped: int
     declared_kbps: float
     measured_kbps: float
-    estimates: dict[str, Estimate] = field(default_factory=dict)
+    estimates: dict[str, Estimate] = field(default_factory=dict)  # paired (shared utterances)
+    unpaired: dict[str, Estimate] = field(default_factory=dict)  # all own items; only with all_items
+    n_lost: dict[str, int] = field(default_factory=dict)  # utterances without a finite value, per metric
+    band: str = ""
     best: dict[str, bool] = field(default_factory=dict)
     tests: dict[str, PairedTest] = field(default_factory=dict)
     anchor_label: Optional[str] = None
+
+    def text(self, metric: str, paired: bool = True) -> str:
+        """``mean ± half-width`` at the significant digits every codecbench table uses."""
+        est = (self.estimates if paired else self.unpaired).get(metric)
+        return format_estimate(est) if est is not None else "n/a"
+
+    def parts(self, metric: str, paired: bool = True) -> tuple[str, str]:
+        """:meth:`text` split into (mean, half-width or "") for templates that style them apart."""
+        mean, _, half = self.text(metric, paired).partition(" ± ")
+        return mean, half
 
 
 @dataclass
@@ -56,6 +74,24 @@ class DatasetSummary:
     rate_source: str  # "measured" or "declared"
     bd: dict[str, dict[str, tuple[BDResult, BDResult]]] = field(default_factory=dict)  # codec -> metric -> (rate, metric)
     failures: dict[str, int] = field(default_factory=dict)
+    comparisons: dict[str, Comparison] = field(default_factory=dict)  # metric -> paired selection
+    ci_method: str = ""
+    all_items: bool = False
+    bands: list[tuple[str, list[str]]] = field(default_factory=list)  # band label -> condition labels
+    duplicates: list[DuplicateGroup] = field(default_factory=list)
+
+    def best_by_band(self, metric: str) -> list[tuple[str, list[Condition]]]:
+        """(bitrate band, its best conditions) for ``metric``, bands in table order."""
+        out = []
+        for band, labels in self.bands:
+            best = [c for c in self.conditions if c.label in labels and c.best.get(metric)]
+            if best:
+                out.append((band, best))
+        return out
+
+    def losses(self) -> list[tuple[str, int, list[Loss]]]:
+        """(metric, n shared utterances, conditions that lost items and why) where any were lost."""
+        return [(m, len(c.utterances), list(c.losses)) for m, c in self.comparisons.items() if c.losses]
 
 
 def metric_meta(manifest: dict[str, Any], names: list[str]) -> list[MetricMeta]:
@@ -118,20 +154,41 @@ def summarise(frame: pd.DataFrame, manifest: dict[str, Any], metrics: list[Metri
     return out
 
 
-def _per_utt(rows: pd.DataFrame, metric: str) -> pd.Series:
-    ok = rows[rows["status"] == "ok"]
-    return ok.groupby("utterance")[metric].mean()
+def bitrate_band(kbps: Optional[float]) -> str:
+    """Octave band of a declared bitrate, e.g. ``4–8 kbps`` for 6; conditions without one share a band."""
+    if kbps is None or not math.isfinite(kbps) or kbps <= 0:
+        return "no declared bitrate"
+    lo = 2.0 ** math.floor(math.log2(kbps))
+    return f"{lo:g}–{2 * lo:g} kbps"
+
+
+def _mark_best(conditions: list[Condition], metrics: list[MetricMeta]) -> list[tuple[str, list[str]]]:
+    """Best paired mean per metric within each bitrate band that has two or more scored conditions."""
+    bands: dict[str, list[Condition]] = {}
+    for c in conditions:
+        c.band = bitrate_band(c.bitrate)
+        bands.setdefault(c.band, []).append(c)
+    for m in metrics:
+        for members in bands.values():
+            means = [c.estimates[m.name].mean for c in members]
+            finite = [v for v in means if math.isfinite(v)]
+            target = (max(finite) if m.higher_is_better else min(finite)) if len(finite) >= 2 else math.nan
+            for c, v in zip(members, means):
+                c.best[m.name] = math.isfinite(target) and v == target
+    return [(band, [c.label for c in members]) for band, members in bands.items()]
 
 
 def _summarise_dataset(dataset: str, sub: pd.DataFrame, keys: list[tuple[str, Optional[float]]],
                        metrics: list[MetricMeta], opts: ReportOptions, anchor_codec: Optional[str],
                        anchor_rate: Optional[float]) -> DatasetSummary:
-    groups: dict[tuple[str, Optional[float]], pd.DataFrame] = {}
+    settings = CISettings(opts.bootstrap, opts.ci_level, opts.seed)
+    all_items = bool(getattr(opts, "all_items", False))
+    sub = with_labels(sub)
+    comparisons = {m.name: compare(sub, m.name, settings, all_items) for m in metrics}
     conditions = []
     for codec, bitrate in keys:
         mask = (sub["codec"] == codec) & (sub["bitrate"].isna() if bitrate is None else sub["bitrate"] == bitrate)
         rows = sub[mask]
-        groups[(codec, bitrate)] = rows
         ok = rows[rows["status"] == "ok"]
         measured = ok["measured_kbps"].to_numpy(dtype=np.float64)
         cond = Condition(codec, bitrate, condition_label(codec, bitrate), int(len(ok)),
@@ -139,26 +196,29 @@ def _summarise_dataset(dataset: str, sub: pd.DataFrame, keys: list[tuple[str, Op
                          math.nan if bitrate is None else bitrate,
                          float(np.nanmean(measured)) if np.isfinite(measured).any() else math.nan)
         for m in metrics:
-            cond.estimates[m.name] = bootstrap_ci(ok[m.name].to_numpy(dtype=np.float64), opts.bootstrap,
-                                                  opts.ci_level, opts.seed)
+            comp = comparisons[m.name]
+            cond.estimates[m.name] = comp.paired[cond.label]
+            cond.n_lost[m.name] = comp.n_failed[cond.label]
+            if all_items:
+                cond.unpaired[m.name] = comp.unpaired[cond.label]
         conditions.append(cond)
-    for m in metrics:
-        means = [c.estimates[m.name].mean for c in conditions]
-        finite = [v for v in means if math.isfinite(v)]
-        target = (max(finite) if m.higher_is_better else min(finite)) if finite else math.nan
-        for c, v in zip(conditions, means):
-            c.best[m.name] = math.isfinite(v) and v == target
-    _anchor_tests(conditions, groups, metrics, anchor_codec, anchor_rate)
+    bands = _mark_best(conditions, metrics)
+    _anchor_tests(conditions, comparisons, metrics, anchor_codec, anchor_rate)
     rate_source = "measured" if all(math.isfinite(c.measured_kbps) for c in conditions) else "declared"
-    summary = DatasetSummary(dataset, conditions, metrics, anchor_codec, rate_source)
+    summary = DatasetSummary(dataset, conditions, metrics, anchor_codec, rate_source, comparisons=comparisons,
+                             ci_method=settings.method, all_items=all_items, bands=bands,
+                             duplicates=duplicate_conditions(sub))
     summary.failures = {c.label: c.n_failed + c.n_skipped for c in conditions if c.n_failed + c.n_skipped}
     summary.bd = _bd_table(summary, opts)
     return summary
 
 
-def _anchor_tests(conditions: list[Condition], groups: dict, metrics: list[MetricMeta],
+def _anchor_tests(conditions: list[Condition], comparisons: dict[str, Comparison], metrics: list[MetricMeta],
                   anchor_codec: Optional[str], anchor_rate: Optional[float]) -> None:
-    """Pair every non-anchor condition with the anchor point at the nearest declared bitrate."""
+    """Pair every non-anchor condition with the anchor point at the nearest declared bitrate.
+
+    The test runs on the dataset's shared utterances (the same set the means use).
+    """
     anchors = [c for c in conditions if c.codec == anchor_codec]
     if anchor_rate is not None:
         anchors = [c for c in anchors if c.bitrate == anchor_rate]
@@ -175,12 +235,11 @@ def _anchor_tests(conditions: list[Condition], groups: dict, metrics: list[Metri
         cond.anchor_label = ref.label
         pairs.append((cond, ref))
     for m in metrics:
-        family = []
-        for cond, ref in pairs:
-            t = _per_utt(groups[(cond.codec, cond.bitrate)], m.name)
-            a = _per_utt(groups[(ref.codec, ref.bitrate)], m.name)
-            common = t.index.intersection(a.index)
-            family.append((t[common].to_numpy(), a[common].to_numpy()))
+        values = comparisons[m.name].values
+        empty = np.array([], dtype=np.float64)
+        # A condition left out of the comparison (it scored nothing) has no paired values to test.
+        family = [(values[c.label], values[r.label]) if values[c.label].size == values[r.label].size
+                  else (empty, empty) for c, r in pairs]
         for (cond, _), result in zip(pairs, paired_tests(family)):
             cond.tests[m.name] = result
 
