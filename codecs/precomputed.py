@@ -27,6 +27,7 @@ import numpy as np
 
 from codecbench.audio import AudioError, load_audio, resample
 from codecbench.codecs.base import Codec, CodecError, Payload
+from codecbench.datasets.base import walk_files
 
 
 class PrecomputedCodec(Codec):
@@ -77,7 +78,9 @@ class PrecomputedCodec(Codec):
     def _audio_files(self) -> list[Path]:
         if not self.path.is_dir():
             return []
-        return sorted(p for p in self.path.rglob("*") if p.suffix.lower() in self.extensions and p.is_file())
+        # walk_files follows symlinked sub-folders (rglob does not before Python 3.13), so outputs
+        # linked in from shared storage count for the fingerprint and the availability check
+        return sorted(walk_files(self.path, [], accept=lambda name: Path(name).suffix.lower() in self.extensions))
 
     def _first_file_rate(self) -> Optional[int]:
         import soundfile as sf

@@ -98,6 +98,19 @@ def test_per_file_and_folder_symlinks_to_shared_storage_are_read(folder: Path, t
         np.testing.assert_allclose(codec.decode(payload), tone(16000, freq=freq), atol=1e-6)
 
 
+def test_folder_of_symlinked_subfolders_is_available_and_fingerprinted(tmp_path: Path) -> None:
+    shared = tmp_path / "shared_storage" / "spk1"
+    write(shared / "u1.wav", tone(16000), 16000)
+    root = tmp_path / "decoded"
+    root.mkdir()
+    (root / "spk1").symlink_to(shared, target_is_directory=True)
+    codec = PrecomputedCodec(path=root)
+    assert codec.unavailable_reason() is None and codec.sample_rate == 16000
+    before = codec.fingerprint()
+    write(shared / "u1.wav", tone(16000, seconds=0.25), 16000)
+    assert PrecomputedCodec(path=root).fingerprint() != before
+
+
 def test_missing_file_names_expected_paths(folder: Path) -> None:
     codec = PrecomputedCodec(path=folder)
     with pytest.raises(CodecError) as info:
