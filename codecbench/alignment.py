@@ -17,12 +17,21 @@ Lag sign: a positive lag means the degraded signal is late. Only the overlapping
 scored: a late degraded signal loses its first ``lag`` samples, an early one makes the
 reference lose its first ``-lag`` samples. Length policy ``"trim"`` (default) then cuts the
 longer signal's tail to the shorter length; ``"pad"`` zero-pads the shorter tail instead.
+
+Minimum lengths: a metric that needs at least ``min_seconds`` (PESQ 0.25 s) must not lose a
+pair only because compensating a lag of a few samples cut it below that minimum (a 0.25 s clip
+whose codec output is 0.25 s long but 2 samples late). When a rate's trimmed pair is shorter
+than the minimum asked for it while both signals are long enough before the shift, the shorter
+tail is zero-padded back up to exactly the minimum (at most ``|lag|`` samples; recorded in
+:attr:`AlignmentInfo.min_length_padding`). Pairs that are too short before any shift stay as
+they are and the metric reports their true length.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 from scipy import fft as sp_fft
@@ -73,6 +82,8 @@ class AlignmentPolicy:
             "downmix": "mean of channels",
             "lag_estimator": "argmax of FFT cross-correlation within +-max_lag_ms",
             "lag_applied": "round(lag_seconds * metric_rate); overlapping part scored",
+            "min_length": "a pair cut below a metric's minimum only by the lag shift is zero-padded back "
+                          "to that minimum (at most |lag| samples)",
         }
 
 
@@ -92,6 +103,10 @@ class AlignmentInfo:
         aligned_seconds: that length in seconds.
         rate_lengths: ``(rate, common length)`` for every prepared metric rate.
         resampler / length_policy: the policy that was applied.
+        trimmed_reference_samples / trimmed_degraded_samples: samples dropped from each signal
+            at ``analysis_rate`` (lag shift plus tail trim).
+        min_length_padding: ``(rate, zero samples added)`` for rates whose pair was padded back
+            up to a metric's minimum length (see the module docstring); empty when none was.
     """
 
     lag_samples: int
@@ -109,11 +124,15 @@ class AlignmentInfo:
     rate_lengths: tuple[tuple[int, int], ...]
     resampler: str
     length_policy: str
+    trimmed_reference_samples: int = 0
+    trimmed_degraded_samples: int = 0
+    min_length_padding: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict:
         """Plain dict (``rate_lengths`` as a ``{rate: length}`` mapping) for tables and JSON."""
         out = asdict(self)
         out["rate_lengths"] = {str(rate): length for rate, length in self.rate_lengths}
+        out["min_length_padding"] = {str(rate): padded for rate, padded in self.min_length_padding}
         return out
 
 
@@ -152,6 +171,24 @@ def shift_and_fit(reference: np.ndarray, degraded: np.ndarray, lag: int,
     return np.pad(reference, (0, n - n_ref)), np.pad(degraded, (0, n - n_deg))
 
 
+def fit_to_minimum(reference: np.ndarray, degraded: np.ndarray, lag: int, min_samples: int,
+                   length_policy: str = "trim") -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`shift_and_fit`, but never below ``min_samples`` when only the lag shift caused the loss.
+
+    Returns ``(reference, degraded, padded)``; ``padded`` zero samples were appended to the
+    shorter shifted tail to reach exactly ``min_samples`` (0 when no rescue was needed or
+    possible, i.e. when one signal is shorter than ``min_samples`` before any shift).
+    """
+    ref, deg = shift_and_fit(reference, degraded, lag, length_policy)
+    if len(ref) >= min_samples or min(len(reference), len(degraded)) < min_samples:
+        return ref, deg, 0
+    padded = min_samples - len(ref)
+    ref_shifted = reference[-lag:] if lag < 0 else reference
+    deg_shifted = degraded[lag:] if lag > 0 else degraded
+    fit = [np.pad(x[:min_samples], (0, max(0, min_samples - len(x)))) for x in (ref_shifted, deg_shifted)]
+    return fit[0], fit[1], padded
+
+
 def _mono(audio: np.ndarray, label: str) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
@@ -165,6 +202,7 @@ def _mono(audio: np.ndarray, label: str) -> np.ndarray:
 
 def align_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr: int,
                rates: Iterable[Optional[int]], policy: Optional[AlignmentPolicy] = None,
+               min_seconds: Optional[Mapping[Optional[int], float]] = None,
                ) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], AlignmentInfo]:
     """Align one pair for every requested metric rate.
 
@@ -173,6 +211,8 @@ def align_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
         degraded: ``[C, T]`` (or ``[T]``) float codec output at ``deg_sr``.
         rates: metric rates; ``None`` means the reference's native rate. Duplicates are merged.
         policy: the alignment policy (default :class:`AlignmentPolicy()`).
+        min_seconds: ``{rate: shortest duration a metric at that rate accepts}`` (``None`` key =
+            native rate); the lag shift never takes a pair below it (see the module docstring).
 
     Returns:
         ``({rate: (reference [T], degraded [T])}, AlignmentInfo)`` with float32 mono arrays of
@@ -195,11 +235,23 @@ def align_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
     lag, at_bound = estimate_lag(at("ref", analysis_rate), at("deg", analysis_rate), max_lag)
     lag_seconds = lag / analysis_rate
 
+    minimum: dict[int, int] = {}
+    for rate, seconds in (min_seconds or {}).items():
+        rate = int(rate or ref_sr)
+        if seconds and seconds > 0:
+            minimum[rate] = max(minimum.get(rate, 0), math.ceil(seconds * rate - 1e-9))
     prepared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    padding: list[tuple[int, int]] = []
     for rate in sorted(set(requested) | {analysis_rate}):
         rate_lag = lag if rate == analysis_rate else int(round(lag_seconds * rate))
-        prepared[rate] = shift_and_fit(at("ref", rate), at("deg", rate), rate_lag, policy.length_policy)
+        ref_fit, deg_fit, padded = fit_to_minimum(at("ref", rate), at("deg", rate), rate_lag,
+                                                  minimum.get(rate, 0), policy.length_policy)
+        prepared[rate] = (ref_fit, deg_fit)
+        if padded and rate in requested:
+            padding.append((rate, padded))
     aligned = len(prepared[analysis_rate][0])
+    kept_ref = min(aligned, len(at("ref", analysis_rate)) - max(0, -lag))
+    kept_deg = min(aligned, len(at("deg", analysis_rate)) - max(0, lag))
     info = AlignmentInfo(
         lag_samples=lag, lag_ms=1000.0 * lag_seconds, lag_at_bound=at_bound, analysis_rate=analysis_rate,
         reference_samples=len(ref_mono), degraded_samples=len(deg_mono),
@@ -209,5 +261,8 @@ def align_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
         aligned_samples=aligned, aligned_seconds=aligned / analysis_rate,
         rate_lengths=tuple((rate, len(prepared[rate][0])) for rate in requested),
         resampler=policy.resampler, length_policy=policy.length_policy,
+        trimmed_reference_samples=len(at("ref", analysis_rate)) - kept_ref,
+        trimmed_degraded_samples=len(at("deg", analysis_rate)) - kept_deg,
+        min_length_padding=tuple(padding),
     )
     return {rate: prepared[rate] for rate in requested}, info

@@ -26,6 +26,7 @@ import numpy as np
 from codecbench.errors import MetricStageError
 from codecbench.alignment import AlignmentInfo, AlignmentPolicy, align_pair
 from codecbench.metrics import METRICS, Metric, MetricUnavailable
+from codecbench.metrics.checks import too_short
 
 MetricSpec = tuple[str, Mapping[str, Any]]
 
@@ -153,8 +154,11 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
         raise MetricConfigError(f"score_pair got the same metric twice ({', '.join(labels)}); pass each once")
     start = time.perf_counter()
     try:
+        minimum: dict[Optional[int], float] = {}
+        for metric in resolved:
+            minimum[metric.info.sample_rate] = max(minimum.get(metric.info.sample_rate, 0.0), metric.info.min_seconds)
         prepared, info = align_pair(reference, ref_sr, degraded, deg_sr,
-                                    [metric.info.sample_rate for metric in resolved], policy)
+                                    [metric.info.sample_rate for metric in resolved], policy, minimum)
     except Exception as exc:  # unusable audio: every metric fails with the same reason
         reason = f"alignment failed: {summarize_exception(exc)}"
         return PairScores({label: MetricResult(math.nan, reason) for label in labels}, None, error=reason)
@@ -172,8 +176,7 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
 def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int) -> MetricResult:
     try:
         if len(reference) < metric.info.min_seconds * rate:
-            raise MetricUnavailable(f"aligned pair is {len(reference) / rate:.3f} s long, "
-                                    f"shorter than the {metric.info.min_seconds:g} s minimum")
+            raise MetricUnavailable(too_short(len(reference), rate, metric.info.min_seconds))
         value = float(metric.compute(reference, degraded, rate))
     except MetricUnavailable as exc:
         return MetricResult(math.nan, str(exc).strip().splitlines()[0] if str(exc).strip() else "unavailable")

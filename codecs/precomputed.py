@@ -20,13 +20,14 @@ hashing file contents instead would read the whole folder on every run.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Optional, Union
 
 import numpy as np
 
 from codecbench.audio import AudioError, load_audio, resample
 from codecbench.codecs.base import Codec, CodecError, Payload
+from codecbench.datasets.base import walk_files
 
 
 class PrecomputedCodec(Codec):
@@ -77,7 +78,9 @@ class PrecomputedCodec(Codec):
     def _audio_files(self) -> list[Path]:
         if not self.path.is_dir():
             return []
-        return sorted(p for p in self.path.rglob("*") if p.suffix.lower() in self.extensions and p.is_file())
+        # walk_files follows symlinked sub-folders (rglob does not before Python 3.13), so outputs
+        # linked in from shared storage count for the fingerprint and the availability check
+        return sorted(walk_files(self.path, [], accept=lambda name: Path(name).suffix.lower() in self.extensions))
 
     def _first_file_rate(self) -> Optional[int]:
         import soundfile as sf
@@ -101,14 +104,18 @@ class PrecomputedCodec(Codec):
         return self._fingerprint
 
     def locate(self, item_id: str) -> Path:
-        """The decoded file of ``item_id``; raises :class:`CodecError` naming the paths tried."""
-        root = self.path.resolve()
+        """The decoded file of ``item_id``; raises :class:`CodecError` naming the paths tried.
+
+        The id is checked lexically (no ``..`` component, not absolute), not by resolving links:
+        published outputs are often per-file symlinks into shared storage, and those must be
+        read, while an id can only climb out of the folder through its own text.
+        """
+        parts = PurePosixPath(item_id).parts
+        if not item_id or "\0" in item_id or "\\" in item_id or PurePosixPath(item_id).is_absolute() \
+                or PureWindowsPath(item_id).drive or ".." in parts:
+            raise CodecError(f"precomputed: item id '{item_id}' points outside {self.path}; "
+                             "ids must be relative paths inside the folder (no '..', not absolute)")
         candidates = [self.path / f"{item_id}{ext}" for ext in self.extensions]
-        for candidate in candidates:
-            resolved = candidate.resolve()
-            if not resolved.is_relative_to(root):
-                raise CodecError(f"precomputed: item id '{item_id}' points outside {self.path}; "
-                                 "ids must be relative paths inside the folder")
         for candidate in candidates:
             if candidate.is_file():
                 return candidate

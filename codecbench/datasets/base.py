@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Optional, Protocol, Union
+from typing import Any, Callable, ClassVar, Mapping, Optional, Protocol, Union
 
 import numpy as np
 import soundfile as sf
@@ -184,6 +185,9 @@ class Dataset(ABC):
         self.max_utterances = max_utterances
         self.max_seconds = float(max_seconds) if max_seconds is not None else None
         self._cache: Optional[list[Utterance]] = None
+        #: One line per input passed over while listing (broken link, unreadable folder, link
+        #: loop); the planner reports them as ``dataset '<label>': skipped <line>``.
+        self.skipped: list[str] = []
 
     @abstractmethod
     def _collect(self) -> list[Utterance]:
@@ -192,9 +196,10 @@ class Dataset(ABC):
     def utterances(self) -> list[Utterance]:
         """Utterances sorted by id, at most ``max_utterances``; raises :class:`DatasetError`."""
         if self._cache is None:
+            self.skipped = []
             items = sorted(self._collect(), key=lambda u: u.id)
             if not items:
-                raise DatasetError(f"{self.label}: no utterances found ({self.describe()}); "
+                raise DatasetError(f"{self.label}: no utterances found ({self.describe()}){self.skipped_note()}; "
                                    "check the path and filter options")
             for prev, cur in zip(items, items[1:]):
                 if prev.id == cur.id:
@@ -207,12 +212,87 @@ class Dataset(ABC):
         """Short description of the source, used in messages."""
         return self.name
 
+    def skipped_note(self) -> str:
+        """``" (2 inputs skipped, first: ...)"`` for error messages, or ``""`` when nothing was skipped.
+
+        An empty listing is often caused by what was skipped (an unreadable folder), so the
+        "nothing found" errors name it instead of hiding it.
+        """
+        if not self.skipped:
+            return ""
+        count = len(self.skipped)
+        return f" ({count} input{'s' if count > 1 else ''} skipped, first: {self.skipped[0]})"
+
     def make(self, id: str, path: Optional[Path], metadata: Mapping[str, Any], *,
              source: Optional[ByteSource] = None,
              segment: Optional[tuple[float, Optional[float]]] = None) -> Utterance:
         """Build an utterance of this dataset (label and crop filled in)."""
         return Utterance(dataset=self.label, id=id, path=path, metadata=dict(metadata),
                          max_seconds=self.max_seconds, source=source, segment=segment)
+
+
+def walk_files(root: Path, skipped: list[str], *, recursive: bool = True,
+               accept: Optional[Callable[[str], bool]] = None) -> list[Path]:
+    """Files under ``root`` (a folder), following symlinked files and folders like real ones.
+
+    ``Path.rglob`` on Python < 3.13 neither follows symlinked folders nor says when a folder
+    cannot be read, so inputs vanished silently. This walk follows links but never
+    enters a folder already on the current path (a link back to an ancestor is a loop: it is
+    reported and not followed, so the walk terminates), and appends one line to ``skipped`` for every input it passes
+    over: a broken symlink, a folder it cannot list, a link loop. Names starting with ``.``
+    are ignored (hidden files, macOS ``._x.wav``). ``accept(name)`` filters file names; broken
+    links are reported only when their name would have been accepted or looks like a folder
+    (no suffix). Returned paths keep the link names (lexically under ``root``).
+    """
+    files: list[Path] = []
+
+    def visit(folder: Path, rel: str, ancestors: frozenset[tuple[int, int]]) -> None:
+        try:
+            stat = folder.stat()
+            with os.scandir(folder) as handle:
+                entries = sorted(handle, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(f"{rel or '.'}/ in {root}: cannot read folder ({exc.strerror or exc}); "
+                           "fix its permissions or remove it")
+            return
+        ancestors = ancestors | {(stat.st_dev, stat.st_ino)}
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            sub = f"{rel}/{entry.name}" if rel else entry.name
+            path = Path(entry.path)
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError as exc:
+                skipped.append(f"{sub} in {root}: cannot inspect ({exc.strerror or exc}); fix or remove it")
+                continue
+            if not is_dir and not is_file:
+                if entry.is_symlink():
+                    wanted = accept is None or accept(entry.name) or "." not in entry.name
+                    if wanted:
+                        skipped.append(f"{sub} in {root}: broken symlink to {os.readlink(path)} "
+                                       "(target missing); restore the target or remove the link")
+                continue
+            if is_file:
+                if accept is None or accept(entry.name):
+                    files.append(path)
+                continue
+            if not recursive:
+                continue
+            try:
+                target = path.stat()
+            except OSError as exc:
+                skipped.append(f"{sub}/ in {root}: cannot read folder ({exc.strerror or exc}); "
+                               "fix its permissions or remove it")
+                continue
+            if (target.st_dev, target.st_ino) in ancestors:
+                skipped.append(f"{sub} in {root}: symlink loop (links back to {path.resolve()}); "
+                               "remove the link or point it elsewhere")
+                continue
+            visit(path, sub, ancestors)
+
+    visit(root, "", frozenset())
+    return files
 
 
 def segment_suffix(segment: Optional[tuple[float, Optional[float]]]) -> str:

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Sequence
 
-from codecbench.datasets.base import Dataset, DatasetError, Utterance, segment_suffix
+from codecbench.datasets.base import Dataset, DatasetError, Utterance, segment_suffix, walk_files
 from codecbench.datasets.hf import parquet_files, scan
 
 EXPRESSO_URL = "https://dl.fbaipublicfiles.com/textless_nlp/expresso/data/expresso.tar"
@@ -174,7 +174,9 @@ class ExpressoDataset(Dataset):
         if not read_dir.is_dir():
             raise DatasetError(f"{self.label}: {read_dir} not found; root: must be the extracted expresso/ "
                                f"folder containing audio_48khz/read ({EXPRESSO_URL})")
-        index = {p.stem: p for p in read_dir.glob("*/*/*/*.wav")}
+        # speaker/style/corpus/id.wav; symlinked folders and files count, what is skipped is reported
+        index = {p.stem: p for p in walk_files(read_dir, self.skipped, accept=lambda n: n.lower().endswith(".wav"))
+                 if len(p.relative_to(read_dir).parts) == 4}
         if self.split == "all":
             entries: list[tuple[str, Optional[Segment]]] = [(stem, None) for stem in index]
         else:
@@ -182,7 +184,7 @@ class ExpressoDataset(Dataset):
         missing = [fid for fid, _ in entries if fid not in index]
         if missing:
             raise DatasetError(f"{self.label}: {len(missing)} file(s) of the {self.split} split are missing under "
-                               f"{read_dir} (first: {missing[0]}.wav); re-extract expresso.tar")
+                               f"{read_dir} (first: {missing[0]}.wav){self.skipped_note()}; re-extract expresso.tar")
         texts = read_transcriptions(self.root / "read_transcriptions.txt")
         out = []
         for file_id, segment in entries:

@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Optional, Sequence
 
 from codecbench.audio import AUDIO_EXTENSIONS
-from codecbench.datasets.base import Dataset, DatasetError, Utterance
+from codecbench.datasets.base import Dataset, DatasetError, Utterance, walk_files
 
 
 class FolderDataset(Dataset):
     """Every audio file under ``path``; the id is the relative path without extension.
 
     Hidden files and folders (names starting with ``.``, e.g. macOS ``._x.wav``) and files with
-    other extensions are ignored. ``metadata`` optionally names a CSV (column ``id``, or ``path``
+    other extensions are ignored. Symlinked files and folders are read like real ones (the id
+    is the link's path); broken links, unreadable folders and link loops are listed in
+    :attr:`skipped`, one line each. ``metadata`` optionally names a CSV (column ``id``, or ``path``
     / ``file`` relative to the folder) or a JSON object ``{id: {...}}`` whose fields are merged
     into each utterance's metadata.
 
@@ -50,12 +52,12 @@ class FolderDataset(Dataset):
             root, files = self.path.parent, [self.path]
         else:
             root = self.path
-            walker = root.rglob("*") if self.recursive else root.glob("*")
-            files = [p for p in walker if p.is_file() and p.suffix.lower() in self.extensions
-                     and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+            files = walk_files(root, self.skipped, recursive=self.recursive,
+                               accept=lambda name: Path(name).suffix.lower() in self.extensions)
         if not files:
             raise DatasetError(f"{self.label}: no {'/'.join(self.extensions)} files in {self.path}"
-                               f"{'' if self.recursive else ' (recursive: false)'}; add audio or fix path:")
+                               f"{'' if self.recursive else ' (recursive: false)'}{self.skipped_note()}; "
+                               "add audio or fix path:")
         extra = self._sidecar(root)
         out = []
         for file in files:

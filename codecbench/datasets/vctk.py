@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Sequence, Union
 
-from codecbench.datasets.base import Dataset, DatasetError, Utterance
+from codecbench.datasets.base import Dataset, DatasetError, Utterance, walk_files
 from codecbench.datasets.hf import audio_path_column, parquet_files, scan
 
 VCTK_URL = "https://datashare.ed.ac.uk/handle/10283/3443"
@@ -96,21 +96,27 @@ class VctkDataset(Dataset):
         if not wav_dir.is_dir():
             raise DatasetError(f"{self.label}: {wav_dir} not found; root: must be the extracted "
                                f"VCTK-Corpus-0.92 folder ({VCTK_URL})")
-        speakers = self.speakers or tuple(sorted(p.name for p in wav_dir.iterdir() if p.is_dir()))
-        absent = [s for s in speakers if not (wav_dir / s).is_dir()]
-        if absent:
-            raise DatasetError(f"{self.label}: speaker folder(s) {', '.join(absent)} missing under {wav_dir}; "
-                               "fix speakers: or re-extract VCTK 0.92")
+        suffix = f"_{self.mic}.flac"
+        if self.speakers is None:  # every speaker folder (symlinked ones too); deeper files are not VCTK's
+            found = [p for p in walk_files(wav_dir, self.skipped, accept=lambda n: n.endswith(suffix))
+                     if len(p.relative_to(wav_dir).parts) == 2]
+        else:
+            absent = [s for s in self.speakers if not (wav_dir / s).is_dir()]
+            if absent:
+                raise DatasetError(f"{self.label}: speaker folder(s) {', '.join(absent)} missing under {wav_dir}; "
+                                   "fix speakers: or re-extract VCTK 0.92")
+            found = [p for spk in self.speakers for p in walk_files(wav_dir / spk, self.skipped, recursive=False,
+                                                                   accept=lambda n: n.endswith(suffix))]
         info = read_speaker_info(self.root / "speaker-info.txt")
         out = []
-        for spk in speakers:
-            for path in (wav_dir / spk).glob(f"*_{self.mic}.flac"):
-                utt = path.stem.rsplit("_", 1)[0]  # p360_001_mic1 -> p360_001
-                txt = self.root / "txt" / spk / f"{utt}.txt"
-                meta: dict[str, Any] = {"speaker": spk, "mic": self.mic, **info.get(spk, {})}
-                if txt.is_file():
-                    meta["transcript"] = txt.read_text(encoding="utf-8", errors="replace").strip()
-                out.append(self.make(f"{spk}/{path.stem}", path, meta))
+        for path in found:
+            spk = path.parent.name
+            utt = path.stem.rsplit("_", 1)[0]  # p360_001_mic1 -> p360_001
+            txt = self.root / "txt" / spk / f"{utt}.txt"
+            meta: dict[str, Any] = {"speaker": spk, "mic": self.mic, **info.get(spk, {})}
+            if txt.is_file():
+                meta["transcript"] = txt.read_text(encoding="utf-8", errors="replace").strip()
+            out.append(self.make(f"{spk}/{path.stem}", path, meta))
         return out
 
     def _collect_hf(self) -> list[Utterance]:

@@ -7,6 +7,7 @@ cases itself, with a reason, before calling its library.
 
 from __future__ import annotations
 
+import math
 from importlib import metadata
 
 import numpy as np
@@ -31,13 +32,19 @@ def require_pair(reference: np.ndarray, degraded: np.ndarray, sample_rate: int, 
     if reference.shape != degraded.shape or reference.ndim != 1:
         raise ValueError(f"metric inputs must be aligned mono [T] arrays of equal length, "
                          f"got {reference.shape} and {degraded.shape}")
-    seconds = len(reference) / sample_rate
-    if len(reference) == 0 or seconds < min_seconds:
-        raise MetricUnavailable(f"aligned pair is {seconds:.3f} s long, shorter than the {min_seconds:g} s minimum")
+    if len(reference) == 0 or len(reference) < min_seconds * sample_rate:
+        raise MetricUnavailable(too_short(len(reference), sample_rate, min_seconds))
     if not reference_may_be_silent and float(np.max(np.abs(reference))) < SILENCE_PEAK:
         raise MetricUnavailable("reference is silent (peak below one 16-bit LSB)")
     if not degraded_may_be_silent and float(np.max(np.abs(degraded))) < SILENCE_PEAK:
         raise MetricUnavailable("degraded signal is silent (peak below one 16-bit LSB)")
+
+
+def too_short(samples: int, sample_rate: int, min_seconds: float) -> str:
+    """Reason for a pair below a metric's minimum, with exact lengths (a rounded "0.250 s" hid 0.2499 s)."""
+    need = math.ceil(min_seconds * sample_rate - 1e-9)
+    return (f"aligned pair is {samples} samples ({samples / sample_rate:.4f} s) at {sample_rate} Hz, shorter than "
+            f"the {min_seconds:g} s minimum ({need} samples)")
 
 
 def package_version(distribution: str) -> str:

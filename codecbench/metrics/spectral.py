@@ -68,6 +68,9 @@ class LogSpectralDistance(_Native):
     ``P = |STFT|^2 + 1e-10`` (the floor is -100 dB re full scale, so silent frames compare
     equal instead of producing -inf). STFT: ``n_fft`` (default 2048) = Hann window length,
     hop ``hop`` (default 512), at the reference's native rate. Unit: log10 power ("Bel").
+    A digitally silent reference (peak below one 16-bit LSB) is unavailable: against it the
+    distance only measures how loud the output is relative to the floor, not its fidelity.
+    A silent output against a real reference is scored (it is a legitimate, bad result).
     """
 
     name = "lsd"
@@ -83,7 +86,7 @@ class LogSpectralDistance(_Native):
         return {"n_fft": self.n_fft, "hop": self.hop}
 
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
-        require_pair(reference, degraded, sample_rate, degraded_may_be_silent=True, reference_may_be_silent=True)
+        require_pair(reference, degraded, sample_rate, degraded_may_be_silent=True)
         log_ref = np.log10(stft_magnitude(reference, self.n_fft, self.hop, self.n_fft) ** 2 + self.floor)
         log_deg = np.log10(stft_magnitude(degraded, self.n_fft, self.hop, self.n_fft) ** 2 + self.floor)
         return float(np.mean(np.sqrt(np.mean((log_ref - log_deg) ** 2, axis=-1))))
@@ -95,6 +98,8 @@ class MelDistance(_Native):
     STFT ``n_fft`` (default 1024) = Hann window length, hop ``hop`` (default 256); ``n_mels``
     (default 80) Slaney-scale, Slaney-normalised filters from 0 Hz to the reference's Nyquist,
     applied to the magnitude; ``log(max(mel, 1e-5))`` (HiFi-GAN's mel-loss convention).
+    A digitally silent reference is unavailable (the value would measure the floor), a silent
+    output is scored.
     """
 
     name = "mel_distance"
@@ -111,7 +116,7 @@ class MelDistance(_Native):
         return {"n_fft": self.n_fft, "hop": self.hop, "n_mels": self.n_mels}
 
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
-        require_pair(reference, degraded, sample_rate, degraded_may_be_silent=True, reference_may_be_silent=True)
+        require_pair(reference, degraded, sample_rate, degraded_may_be_silent=True)
         bank = mel_filterbank(int(sample_rate), self.n_fft, self.n_mels)
         mel_ref = stft_magnitude(reference, self.n_fft, self.hop, self.n_fft) @ bank.T
         mel_deg = stft_magnitude(degraded, self.n_fft, self.hop, self.n_fft) @ bank.T

@@ -1,11 +1,15 @@
 """ViSQOL v3 via ``visqol-python`` (pure-Python port of Google's C++ tool).
 
 Audio mode scores 48 kHz signals with the bundled SVR model (MOS-LQO 1..5); speech mode scores
-16 kHz signals with voice-activity patches. Speech mode's default mapper in the C++ tool is a
-TFLite lattice model that needs the optional ``ai-edge-litert`` runtime; the port silently
-falls back to a polynomial mapper when the runtime is missing. To keep scores independent of
-what happens to be installed, ``visqol_speech`` uses the polynomial mapper unless
-``lattice=True`` is asked for explicitly (then a missing runtime is an error, never a fallback).
+16 kHz signals with voice-activity patches. Speech mode maps similarity to MOS with the TFLite
+lattice model by default, as Google's C++ tool does since v3.3 (conformance v333), so scores
+compare with published ViSQOL speech numbers; the lattice needs the ``ai-edge-litert`` runtime
+(``pip install 'visqol-python[lattice]'``, pulled by ``codecbench[all]``). The polynomial
+mapper (about 0.07 MOS higher on the same speech) stays available as ``mapper: polynomial``.
+The port would silently fall back to the polynomial mapper when the runtime is missing; here
+the mapper is always passed explicitly and a lattice that cannot load is one clear error,
+never a fallback. The mapper is part of the metric identity (and of the column label when it
+is not the default).
 
 The :class:`VisqolApi` object is built once per process and per configuration (building it
 loads the model; numba kernels are compiled or loaded from numba's cache on first use), so a
@@ -32,8 +36,27 @@ _APIS: dict[tuple, Any] = {}
 _SHORT_INPUT_MARKERS = ("Too few samples", "smaller than minimum patch size")
 
 
+#: Speech-mode mappers: the C++ tool's default first.
+MAPPERS = ("lattice", "polynomial")
+LATTICE_HINT = "pip install 'visqol-python[lattice]' (or codecbench[all]), or set the option mapper: polynomial"
+
+
+def lattice_runtime_missing() -> bool:
+    """Whether the ``ai-edge-litert`` runtime is absent (a cheap check, no import)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("ai_edge_litert") is None
+    except (ImportError, ValueError):
+        return True
+
+
 def visqol_api(mode: str, lattice: bool = False) -> Any:
-    """The per-process, per-configuration ``visqol.VisqolApi`` (created and warmed on first use)."""
+    """The per-process, per-configuration ``visqol.VisqolApi`` (created and warmed on first use).
+
+    Speech mode always gets ``use_lattice_model`` as an explicit bool, so the port never picks
+    a mapper by what is installed; a lattice that cannot load raises one line with the fix.
+    """
     key = (mode, lattice)
     if key not in _APIS:
         try:
@@ -46,7 +69,13 @@ def visqol_api(mode: str, lattice: bool = False) -> Any:
         logging.getLogger("visqol").setLevel(logging.ERROR)
         warmup()
         api = VisqolApi()
-        api.create(mode=mode, use_lattice_model=lattice if mode == "speech" else None)
+        try:
+            api.create(mode=mode, use_lattice_model=bool(lattice) if mode == "speech" else None)
+        except (ImportError, OSError, RuntimeError, ValueError) as exc:
+            if not lattice:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MetricUnavailable(f"ViSQOL speech: the lattice mapper cannot load ({first}); {LATTICE_HINT}") from exc
         _APIS[key] = api
     return _APIS[key]
 
@@ -101,24 +130,29 @@ class VisqolSpeech(_Visqol):
     """ViSQOL speech mode at 16 kHz.
 
     Args:
-        lattice: use the C++ tool's default TFLite lattice mapper (needs ``ai-edge-litert``);
-            default False = the polynomial mapper, available everywhere.
+        mapper: ``"lattice"`` (default; the C++ tool's default since v3.3, needs
+            ``ai-edge-litert``) or ``"polynomial"`` (the older mapping, available everywhere).
     """
 
     name = "visqol_speech"
     mode = "speech"
     info = MetricInfo(sample_rate=16000, higher_is_better=True, unit="MOS", min_seconds=1.0,
-                      description="ViSQOL v3 speech mode (visqol-python), 16 kHz")
+                      description="ViSQOL v3 speech mode (visqol-python), 16 kHz, lattice mapper by default")
 
-    def __init__(self, lattice: bool = False) -> None:
+    def __init__(self, mapper: str = "lattice") -> None:
         super().__init__()
-        self.lattice = bool(lattice)
-        if self.lattice:
-            import importlib.util
-
-            if importlib.util.find_spec("ai_edge_litert") is None:
-                raise ValueError("visqol_speech option lattice=True needs the ai-edge-litert runtime; "
-                                 "pip install 'visqol-python[lattice]' or drop the option")
+        if mapper not in MAPPERS:
+            raise ValueError(f"visqol_speech option mapper must be one of {', '.join(MAPPERS)}, got {mapper!r}")
+        self.mapper = mapper
+        self.lattice = mapper == "lattice"
+        if self.lattice and lattice_runtime_missing():
+            raise ValueError(f"visqol_speech uses the lattice mapper (ViSQOL v3.3+ default), which needs the "
+                             f"ai-edge-litert runtime; {LATTICE_HINT}")
 
     def options(self) -> dict:
-        return {"lattice": self.lattice}
+        return {"mapper": self.mapper}
+
+    def implementation(self) -> str:
+        """visqol-python's version, plus the TFLite runtime's when the lattice maps the scores."""
+        base = super().implementation()
+        return f"{base}+{package_version('ai-edge-litert')}" if self.lattice else base

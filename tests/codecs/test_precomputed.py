@@ -76,6 +76,41 @@ def test_rejects_path_traversal(folder: Path, bad_id: str) -> None:
         codec.encode(tone(16000), item(bad_id))
 
 
+@pytest.mark.parametrize("bad_id", ["spk1/../a_first", "C:/Windows/x", "spk1\\..\\..\\outside", ""])
+def test_id_check_is_lexical(folder: Path, bad_id: str) -> None:
+    """'..' is refused even where it stays inside the folder; drive letters and backslashes too."""
+    codec = PrecomputedCodec(path=folder)
+    with pytest.raises(CodecError, match="points outside"):
+        codec.locate(bad_id)
+
+
+def test_per_file_and_folder_symlinks_to_shared_storage_are_read(folder: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared_storage"
+    write(shared / "u1.wav", tone(16000, freq=500), 16000)
+    write(shared / "speaker9" / "u9.wav", tone(16000, freq=600), 16000)
+    (folder / "spk4").mkdir()
+    (folder / "spk4" / "u1.wav").symlink_to(shared / "u1.wav")
+    (folder / "spk9").symlink_to(shared / "speaker9", target_is_directory=True)
+    codec = PrecomputedCodec(path=folder)
+    for item_id, freq in (("spk4/u1", 500), ("spk9/u9", 600)):
+        payload = codec.encode(tone(16000), item(item_id))
+        assert payload.side["path"] == str(folder / f"{item_id}.wav")
+        np.testing.assert_allclose(codec.decode(payload), tone(16000, freq=freq), atol=1e-6)
+
+
+def test_folder_of_symlinked_subfolders_is_available_and_fingerprinted(tmp_path: Path) -> None:
+    shared = tmp_path / "shared_storage" / "spk1"
+    write(shared / "u1.wav", tone(16000), 16000)
+    root = tmp_path / "decoded"
+    root.mkdir()
+    (root / "spk1").symlink_to(shared, target_is_directory=True)
+    codec = PrecomputedCodec(path=root)
+    assert codec.unavailable_reason() is None and codec.sample_rate == 16000
+    before = codec.fingerprint()
+    write(shared / "u1.wav", tone(16000, seconds=0.25), 16000)
+    assert PrecomputedCodec(path=root).fingerprint() != before
+
+
 def test_missing_file_names_expected_paths(folder: Path) -> None:
     codec = PrecomputedCodec(path=folder)
     with pytest.raises(CodecError) as info:

@@ -42,16 +42,21 @@ def test_visqol_matches_library(shared_fixtures: Path) -> None:
     from visqol import VisqolApi
 
     prepared, _ = aligned_fixture_pair(shared_fixtures, [48000, 16000])
-    audio, speech = build_metrics(["visqol_audio", "visqol_speech"])
+    audio, speech, poly = build_metrics(["visqol_audio", "visqol_speech", ("visqol_speech", {"mapper": "polynomial"})])
     direct = VisqolApi()
     direct.create(mode="audio")
     expected = direct.measure_from_arrays(*(x.astype(np.float64) for x in prepared[48000]), 48000).moslqo
     # numba's parallel reductions may differ in the last bits between runs
     assert audio.compute(*prepared[48000], 48000) == pytest.approx(expected, rel=1e-9, abs=0)
-    direct.create(mode="speech", use_lattice_model=False)
-    expected = direct.measure_from_arrays(*(x.astype(np.float64) for x in prepared[16000]), 16000).moslqo
-    assert speech.compute(*prepared[16000], 16000) == pytest.approx(expected, rel=1e-9, abs=0)
-    assert 2.0 < expected < 5.0
+    # speech mode: the default is the lattice mapper, as in Google's C++ ViSQOL v3.3+
+    values = {}
+    for lattice, metric in ((True, speech), (False, poly)):
+        direct.create(mode="speech", use_lattice_model=lattice)
+        expected = direct.measure_from_arrays(*(x.astype(np.float64) for x in prepared[16000]), 16000).moslqo
+        values[lattice] = metric.compute(*prepared[16000], 16000)
+        assert values[lattice] == pytest.approx(expected, rel=1e-9, abs=0)
+        assert 2.0 < expected < 5.0
+    assert values[True] != pytest.approx(values[False], abs=1e-3)  # the mappers really differ
 
 
 def test_spectral_metrics_match_independent_formulas(shared_fixtures: Path) -> None:
