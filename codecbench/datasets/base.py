@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from codecbench.errors import DataError
-from codecbench.audio import AudioError, check_audio, load_audio
+from codecbench.audio import AudioError, check_audio, load_audio, undecodable, unreadable_file
 
 
 class DatasetError(DataError):
@@ -130,8 +130,10 @@ class Utterance:
 
     def _load_span(self, data: Union[Path, bytes]) -> tuple[np.ndarray, int]:
         """Seek-and-read only the needed frames (long Expresso files are minutes long)."""
-        if isinstance(data, Path) and not data.is_file():
-            raise AudioError(f"{self.label}: file not found; check the dataset path")
+        if isinstance(data, Path):
+            problem = unreadable_file(data)
+            if problem:
+                raise AudioError(f"{self.label}: {problem}")
         start_s, end_s = self.segment if self.segment is not None else (0.0, None)
         try:
             with sf.SoundFile(io.BytesIO(data) if isinstance(data, bytes) else data) as handle:
@@ -143,8 +145,7 @@ class Utterance:
                 handle.seek(start)
                 frames = handle.read(max(stop - start, 0), dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise AudioError(f"{self.label}: cannot decode audio ({str(exc).splitlines()[0]}); "
-                             "re-export it as WAV or FLAC") from exc
+            raise undecodable(self.label, exc) from exc
         audio = np.ascontiguousarray(frames.T)
         check_audio(audio, self.label)
         return audio, int(rate)

@@ -61,3 +61,14 @@ def test_shipped_suite_without_data_exits_3_with_one_line(tmp_path: Path, capsys
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0] == f"run dir: {tmp_path / 'run'}" and len(lines) == 2
     assert "nothing to run" in lines[1] and str(suite.parent.parent / "data" / "expresso") in lines[1]
+
+
+def test_dataset_item_without_read_permission_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codecbench.datasets.folder import FolderDataset
+
+    sf.write(tmp_path / "a.wav", np.zeros(1600, dtype=np.float32), 16000)
+    (utterance,) = FolderDataset(label="d", path=str(tmp_path)).utterances()
+    monkeypatch.setattr(audio_module.os, "access", lambda *_: False)
+    with pytest.raises(AudioError, match="a.wav: permission denied") as info:
+        utterance.load()
+    assert "re-export" not in str(info.value)
