@@ -138,7 +138,7 @@ class LossConfig:
         complex: MSE between compressed complex spectra (couples magnitude and phase).
         magnitude: MSE between compressed magnitudes.
         phase: anti-wrapping instantaneous phase + group delay + instantaneous frequency
-            (APCodec's losses, reused from :mod:`apcodec.losses`), weighted per bin by the
+            (the shared :func:`codecbench.training.losses.phase_losses`), weighted per bin by the
             normalised compressed target magnitude when ``phase_weighted`` is set.
         mel: L1 of log-mel spectra at each of ``mel_resolutions`` ``(n_fft, hop, n_mels)``, averaged.
         commitment: ``||residual - code||^2`` (EMA codebooks need no codebook loss).

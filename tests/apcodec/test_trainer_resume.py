@@ -13,8 +13,8 @@ import torch
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.task import APCodecTask
-from apcodec.training import Trainer
-from apcodec.training.state import atomic_save, capture_rng, list_states, restore_rng
+from codecbench.training import Trainer
+from codecbench.training.state import atomic_save, capture_rng, list_states, restore_rng
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import torch
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.task import APCodecTask
-from apcodec.training import Trainer
-from apcodec.training.data import CropDataset, ResumableBatchSampler, resolve_source
-from apcodec.training.state import list_states, load_state
+from codecbench.training import Trainer
+from codecbench.training.data import CropDataset, ResumableBatchSampler, resolve_source
+from codecbench.training.state import list_states, load_state
 
 # a couple of logged steps; validation files cut to 0.05 s
 QUICK = dict(max_steps=2, log_interval=1, valid_max_seconds=0.05)

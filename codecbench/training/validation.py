@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from apcodec.training.mel import LogMelSpectrogram
+from codecbench.training.mel import LogMelSpectrogram
 from codecbench.audio import resample
 
-LOG = logging.getLogger("apcodec.training")
+LOG = logging.getLogger(__name__)
 MEL_DISTANCE = "mel_distance"
 
 

@@ -1,5 +1,5 @@
 """The generic GAN/codec trainer: data, devices, DDP, autocast, optimizers, checkpoints, resume,
-logging and validation around a model-specific :class:`~apcodec.training.task.TrainTask`."""
+logging and validation around a model-specific :class:`~codecbench.training.task.TrainTask`."""
 
 from __future__ import annotations
 
@@ -18,16 +18,16 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from apcodec.training import state as state_io
-from apcodec.training.config import TrainConfig
-from apcodec.training.data import (AudioItem, CropDataset, ResumableBatchSampler, build_loader,
+import codecbench.training.state as state_io
+from codecbench.training.config import TrainConfig
+from codecbench.training.data import (AudioItem, CropDataset, ResumableBatchSampler, build_loader,
                                    load_validation_set, resolve_source, split_items)
-from apcodec.training.distributed import DistInfo, all_reduce_mean, barrier, init_distributed
-from apcodec.training.logger import ScalarLogger
-from apcodec.training.task import StepContext, TrainTask
-from apcodec.training.validation import ValidationResult, Validator, check_metrics, metric_direction
+from codecbench.training.distributed import DistInfo, all_reduce_mean, barrier, init_distributed
+from codecbench.training.logger import ScalarLogger
+from codecbench.training.task import StepContext, TrainTask
+from codecbench.training.validation import ValidationResult, Validator, check_metrics, metric_direction
 
-LOG = logging.getLogger("apcodec.training")
+LOG = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -277,7 +277,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """The full training state (see :mod:`apcodec.training.state`)."""
+        """The full training state (see :mod:`codecbench.training.state`)."""
         return {
             "version": state_io.STATE_VERSION,
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,

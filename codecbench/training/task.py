@@ -2,7 +2,7 @@
 
 A task owns the model: it builds the named modules, says which optimizer trains which modules
 and in which order the optimizer steps run, and computes each step's loss. The
-:class:`~apcodec.training.trainer.Trainer` owns everything else: data, devices, DDP, autocast,
+:class:`~codecbench.training.trainer.Trainer` owns everything else: data, devices, DDP, autocast,
 ``torch.compile``, optimizers/schedulers, checkpoints, resume, logging and validation.
 
 Per iteration the trainer does::
@@ -89,7 +89,7 @@ class TrainTask(ABC):
         """Hook after modules are on the device (load initial weights, build loss modules...)."""
 
     def make_optimizer(self, name: str, params: list[nn.Parameter], cfg: Any) -> torch.optim.Optimizer:
-        """AdamW from :class:`~apcodec.training.config.TrainConfig` (paper settings by default)."""
+        """AdamW from :class:`~codecbench.training.config.TrainConfig` (paper settings by default)."""
         return torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
     def train_mode(self, modules: Mapping[str, nn.Module]) -> None:

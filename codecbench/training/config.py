@@ -11,7 +11,7 @@ PRECISIONS = ("fp32", "bf16")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything the generic :class:`~apcodec.training.trainer.Trainer` needs.
+    """Everything the generic :class:`~codecbench.training.trainer.Trainer` needs.
 
     Attributes:
         train_data: training audio: a folder (searched recursively for wav/flac/ogg/aiff), a text
