@@ -1,4 +1,4 @@
-"""The Slaney mel filterbank and the log-mel spectrogram the training losses and validation use."""
+"""The log-mel spectrogram the training losses and validation use, on the metrics' filterbank."""
 
 from __future__ import annotations
 
@@ -8,34 +8,35 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench.training.mel import LogMelSpectrogram, hz_to_mel, mel_filterbank, mel_to_hz
+from codecbench.metrics.dsp import mel_filterbank
+from codecbench.training.mel import LogMelSpectrogram
 
 
-def test_slaney_mel_scale_and_filterbank():
-    assert hz_to_mel(np.array([1000.0]))[0] == pytest.approx(15.0)
-    assert hz_to_mel(np.array([200.0]))[0] == pytest.approx(3.0)
-    freqs = np.array([0.0, 500.0, 1000.0, 4000.0, 24000.0])
-    assert np.allclose(mel_to_hz(hz_to_mel(freqs)), freqs)
-    bank = mel_filterbank(48000, 1024, 80)
-    assert bank.shape == (80, 513) and bank.dtype == np.float32 and (bank >= 0).all()
-    assert (bank.sum(axis=1) > 0).all()  # no empty band at 1024 points / 48 kHz
-    # Slaney normalisation: each triangle has unit area in Hz (approximately, on the FFT grid).
-    df = 48000 / 1024
-    areas = bank.sum(axis=1) * df
-    assert np.allclose(areas, 1.0, rtol=0.1)  # grid effects on narrow low bands
-    # Peak of band k sits at the (k+1)-th mel edge.
-    edges = mel_to_hz(np.linspace(0, hz_to_mel(np.array([24000.0]))[0], 82))
-    assert abs(np.argmax(bank[40]) * df - edges[41]) <= df
+@pytest.mark.parametrize("rate, n_fft, n_mels, fmax", [(48000, 1024, 80, None), (16000, 320, 80, None),
+                                                        (24000, 2048, 128, 8000.0)])
+def test_basis_is_the_metrics_filterbank(rate: int, n_fft: int, n_mels: int, fmax):
+    """One Slaney filterbank in the tree: training mel losses and mel_distance weigh bins alike."""
+    basis = LogMelSpectrogram(rate, n_fft, n_fft // 4, n_fft, n_mels=n_mels, fmax=fmax).basis
+    assert basis.dtype == torch.float32 and basis.shape == (n_mels, n_fft // 2 + 1)
+    assert torch.equal(basis, torch.from_numpy(mel_filterbank(rate, n_fft, n_mels, 0.0, fmax).astype(np.float32)))
 
 
 def test_log_mel_spectrogram_of_tone_peaks_at_its_band():
     sr = 48000
     t = torch.arange(4800) / sr
     tone = torch.sin(2 * math.pi * 3000.0 * t).unsqueeze(0)
-    mel = LogMelSpectrogram(sr, 1024, 40, 320)(tone)
+    module = LogMelSpectrogram(sr, 1024, 40, 320)
+    mel = module(tone)
     assert mel.shape == (1, 80, 4800 // 40 + 1)
     band = int(mel[0, :, 60].argmax())
-    edges = mel_to_hz(np.linspace(hz_to_mel(np.array([0.0]))[0], hz_to_mel(np.array([24000.0]))[0], 82))
-    assert edges[band] <= 3000.0 <= edges[band + 2]
+    bin_hz = sr / 1024
+    nonzero = torch.nonzero(module.basis[band] > 0).flatten()
+    assert float(nonzero.min()) * bin_hz <= 3000.0 <= float(nonzero.max()) * bin_hz
     silence = LogMelSpectrogram(sr, 1024, 40, 320)(torch.zeros(1, 800))
     assert torch.allclose(silence, torch.full_like(silence, math.log(1e-5)))
+
+
+@pytest.mark.parametrize("fmin, fmax", [(0.0, 30000.0), (9000.0, 8000.0), (-1.0, None)])
+def test_band_edges_outside_nyquist_are_rejected(fmin: float, fmax):
+    with pytest.raises(ValueError, match=r"Nyquist \(24000 Hz\)"):
+        LogMelSpectrogram(48000, 1024, 256, 1024, fmin=fmin, fmax=fmax)
