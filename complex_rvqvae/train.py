@@ -53,11 +53,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         source = resolve_config_path(args.config)
         train_cfg = train_config_from_args(TrainConfig.from_dict(train_raw, str(source)), args)
+        out_dir = Path(args.out) if args.out else Path("runs") / f"complex_rvqvae_{source.stem}"
+        raw = {"model": to_dict(model_cfg), "loss": to_dict(loss_cfg), "train": train_cfg.to_dict()}
+        run_training(task, train_cfg, out_dir, resume=args.resume, config_raw=raw)
     except USAGE_ERRORS as exc:
         return report_usage_error(exc)
-    out_dir = Path(args.out) if args.out else Path("runs") / f"complex_rvqvae_{source.stem}"
-    raw = {"model": to_dict(model_cfg), "loss": to_dict(loss_cfg), "train": train_cfg.to_dict()}
-    run_training(task, train_cfg, out_dir, resume=args.resume, config_raw=raw)
     return 0
 
 

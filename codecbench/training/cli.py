@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from codecbench.errors import EXIT_USAGE
+from codecbench.errors import EXIT_USAGE, CodecbenchError
 from codecbench.training.config import TrainConfig
 from codecbench.training.task import TrainTask
 from codecbench.training.trainer import Trainer, TrainSummary
@@ -22,8 +22,9 @@ from codecbench.training.trainer import Trainer, TrainSummary
 LOG = logging.getLogger(__name__)
 
 
-#: What a bad config file or argument raises while a ``train`` command reads it.
-USAGE_ERRORS = (ValueError, FileNotFoundError, KeyError)
+#: What a bad config file, argument, data folder or state file raises in a ``train`` command
+#: (codecbench errors, plus the builtins older config code raises).
+USAGE_ERRORS = (CodecbenchError, ValueError, FileNotFoundError, KeyError)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser,
@@ -68,7 +69,7 @@ def setup_logging(verbose: bool = False) -> None:
 def report_usage_error(exc: BaseException) -> int:
     """Print a bad config/argument error as one ``error:`` line; returns the usage exit code."""
     print(f"error: {exc}", file=sys.stderr)
-    return EXIT_USAGE
+    return int(getattr(exc, "exit_code", EXIT_USAGE))
 
 
 def run_training(task: TrainTask, cfg: TrainConfig, out_dir: Path, resume: Optional[str] = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Mapping, Optional
+from codecbench.errors import ConfigError
 from codecbench.registry import reject_unknown_keys
 
 PRECISIONS = ("fp32", "bf16")
@@ -78,14 +79,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"train.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+            raise ConfigError(f"train.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"train.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+            raise ConfigError(f"train.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         for name in ("batch_size", "segment_size", "max_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.lr_decay <= 1.0:
-            raise ValueError(f"train.lr_decay must be in (0, 1], got {self.lr_decay}")
+            raise ConfigError(f"train.lr_decay must be in (0, 1], got {self.lr_decay}")
 
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "TrainConfig":
@@ -96,7 +97,7 @@ class TrainConfig:
         """
         data = dict(data or {})
         reject_unknown_keys(data, [f.name for f in fields(cls)], "train",
-                            note=" (task-specific keys go under train.extra)", source=source)
+                            note=" (task-specific keys go under train.extra)", source=source, error=ConfigError)
         if "betas" in data:
             data["betas"] = tuple(float(b) for b in data["betas"])  # type: ignore[union-attr]
         if "valid_metrics" in data:

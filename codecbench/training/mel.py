@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from codecbench.errors import ConfigError
 from codecbench.metrics.dsp import mel_filterbank
 
 
@@ -30,7 +31,7 @@ class LogMelSpectrogram(nn.Module):
         super().__init__()
         top = sample_rate / 2.0 if fmax is None else float(fmax)
         if not 0.0 <= fmin < top <= sample_rate / 2.0:
-            raise ValueError(f"mel filterbank: need 0 <= fmin < fmax <= Nyquist ({sample_rate / 2.0:g} Hz), "
+            raise ConfigError(f"mel filterbank: need 0 <= fmin < fmax <= Nyquist ({sample_rate / 2.0:g} Hz), "
                              f"got fmin={fmin}, fmax={fmax}")
         self.n_fft, self.hop_length, self.win_length, self.clamp = n_fft, hop_length, win_length, clamp
         basis = mel_filterbank(sample_rate, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax))

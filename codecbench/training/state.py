@@ -17,6 +17,8 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
+from codecbench.errors import StorageError
+
 STATE_VERSION = 1
 STATE_PATTERN = re.compile(r"^state_(\d{8})\.pt$")
 
@@ -102,6 +104,6 @@ def load_state(path: Union[str, Path]) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no such training state; check --resume / --init-from")
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "modules" not in state:
-        raise ValueError(f"{path}: not a codecbench training state (version {STATE_VERSION}); "
+        raise StorageError(f"{path}: not a codecbench training state (version {STATE_VERSION}); "
                          "official APCodec checkpoints are loaded with --init-from on their folder")
     return state

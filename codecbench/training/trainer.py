@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 import codecbench.training.state as state_io
+from codecbench.errors import ConfigError
 from codecbench.training.config import TrainConfig
 from codecbench.training.data import (AudioItem, CropDataset, ResumableBatchSampler, build_loader,
                                    load_validation_set, resolve_source, split_items)
@@ -41,7 +42,7 @@ def resolve_device(name: str, info: DistInfo) -> torch.device:
     """``auto`` -> CUDA (this rank's GPU) when available, else CPU."""
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+            raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
         return torch.device("cuda", info.local_rank)
     return torch.device("cpu")
 
@@ -96,7 +97,7 @@ class Trainer:
         for name, module_names in task.optimizer_groups().items():
             params = [p for m in module_names for p in self.modules[m].parameters() if p.requires_grad]
             if not params:
-                raise ValueError(f"optimizer '{name}': modules {module_names} have no trainable parameters")
+                raise ConfigError(f"optimizer '{name}': modules {module_names} have no trainable parameters")
             self._opt_params[name] = params
             self.optimizers[name] = task.make_optimizer(name, params, cfg)
             self.schedulers[name] = torch.optim.lr_scheduler.ExponentialLR(self.optimizers[name], gamma=cfg.lr_decay)
@@ -131,7 +132,7 @@ class Trainer:
         cfg = self.cfg
         if train_items is None:
             if not cfg.train_data:
-                raise ValueError("train.train_data is not set; pass --data DIR|LIST|dataset:NAME or set it in the config")
+                raise ConfigError("train.train_data is not set; pass --data DIR|LIST|dataset:NAME or set it in the config")
             train_items = resolve_source(cfg.train_data, cfg.dataset_root, "train")
         train_items = list(train_items)
         if valid_items is None:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from codecbench.errors import ConfigError
 from codecbench.training.mel import LogMelSpectrogram
 from codecbench.audio import resample
 
@@ -45,7 +46,7 @@ def check_metrics(names: Sequence[str], best_metric: str) -> None:
             if name not in METRICS:
                 METRICS.get(name)  # raises the registry's did-you-mean error
     if best_metric != MEL_DISTANCE and best_metric not in names:
-        raise ValueError(f"train.best_metric={best_metric!r} must be 'mel_distance' or one of train.valid_metrics {list(names)}")
+        raise ConfigError(f"train.best_metric={best_metric!r} must be 'mel_distance' or one of train.valid_metrics {list(names)}")
 
 
 class Validator:

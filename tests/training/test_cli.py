@@ -47,3 +47,25 @@ def test_bad_train_key_is_one_error_line(module: str, tmp_path, capsys):
     assert importlib.import_module(module).main(["--config", str(config), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "max_stepz" in err[0] and "max_steps" in err[0], err
+
+
+@pytest.mark.parametrize("module", ["apcodec.train", "complex_rvqvae.train"])
+def test_resume_from_a_file_that_is_no_state_is_one_error_line(module: str, tmp_path, capsys):
+    import importlib
+
+    import numpy as np
+    import soundfile as sf
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a", "b", "c"):  # the tiny configs hold one file out for validation
+        sf.write(data / f"{name}.wav", np.zeros(16000, dtype=np.float32), 16000)
+    bogus = tmp_path / "bogus.pt"
+    import torch
+
+    torch.save({"weights": torch.zeros(1)}, bogus)
+    argv = ["--config", "tiny", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "1",
+            "--batch-size", "1", "--segment-size", "1760", "--resume", str(bogus)]
+    assert importlib.import_module(module).main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bogus.pt: not a codecbench training state" in err[0], err
