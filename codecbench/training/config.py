@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 from codecbench.errors import ConfigError
 from codecbench.registry import reject_unknown_keys
 
@@ -95,20 +95,20 @@ class TrainConfig:
         Keys a task understands but the trainer does not (e.g. ``stage``, ``teacher``) belong
         under ``train.extra``.
         """
-        data = dict(data or {})
-        reject_unknown_keys(data, [f.name for f in fields(cls)], "train",
+        values: dict[str, Any] = dict(data or {})
+        reject_unknown_keys(values, [f.name for f in fields(cls)], "train",
                             note=" (task-specific keys go under train.extra)", source=source, error=ConfigError)
-        if "betas" in data:
-            data["betas"] = tuple(float(b) for b in data["betas"])  # type: ignore[union-attr]
-        if "valid_metrics" in data:
-            metrics = data["valid_metrics"]
-            data["valid_metrics"] = (metrics,) if isinstance(metrics, str) else tuple(metrics)  # type: ignore[arg-type]
+        if "betas" in values:
+            values["betas"] = tuple(float(b) for b in values["betas"])
+        if "valid_metrics" in values:
+            metrics = values["valid_metrics"]
+            values["valid_metrics"] = (metrics,) if isinstance(metrics, str) else tuple(metrics)
         for key in ("learning_rate", "weight_decay", "lr_decay"):
-            if key in data:
-                data[key] = float(data[key])  # type: ignore[arg-type]
-        return cls(**data)  # type: ignore[arg-type]
+            if key in values:
+                values[key] = float(values[key])
+        return cls(**values)
 
-    def override(self, **changes: object) -> "TrainConfig":
+    def override(self, **changes: Any) -> "TrainConfig":
         """Copy with the non-None ``changes`` applied (CLI flags)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -12,7 +12,7 @@ import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Protocol, Sequence
+from typing import Any, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -76,10 +76,10 @@ def resolve_source(spec: str, dataset_root: Optional[str] = None, default_split:
         wanted = {"root": dataset_root, "split": split or default_split}
         accepted = inspect.signature(factory).parameters
         dataset = factory(**{k: v for k, v in wanted.items() if v is not None and k in accepted})
-        items = list(dataset.utterances() if hasattr(dataset, "utterances") else dataset)
-        if not items:
+        utterances = list(dataset.utterances() if hasattr(dataset, "utterances") else dataset)
+        if not utterances:
             raise DataError(f"data spec {spec!r}: dataset yielded no utterances; check dataset_root")
-        return items
+        return utterances
     path = Path(spec).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
@@ -199,7 +199,7 @@ def build_loader(dataset: CropDataset, sampler: ResumableBatchSampler, num_worke
     # Spawned, not forked: forking after torch has run OpenMP threads can hang the children.
     # Workers persist across epochs so the spawn cost is paid once; crops are seeded by the
     # sampler's (seed, epoch, position), so this changes no sample.
-    extra = {"multiprocessing_context": "spawn", "persistent_workers": True} if num_workers > 0 else {}
+    extra: dict[str, Any] = {"multiprocessing_context": "spawn", "persistent_workers": True} if num_workers > 0 else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, generator=generator,
                       pin_memory=pin_memory, **extra)
 

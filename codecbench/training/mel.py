@@ -25,6 +25,9 @@ class LogMelSpectrogram(nn.Module):
     Computed in float32 whatever the autocast state (FFTs in bf16 are unsupported or lossy).
     """
 
+    basis: torch.Tensor  # [n_mels, n_fft // 2 + 1] buffer
+    window: torch.Tensor  # [win_length] buffer
+
     def __init__(self, sample_rate: int, n_fft: int, hop_length: int, win_length: int,
                  n_mels: int = 80, fmin: float = 0.0, fmax: Optional[float] = None,
                  clamp: float = 1e-5) -> None:

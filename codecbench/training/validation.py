@@ -32,9 +32,10 @@ def metric_direction(name: str) -> bool:
     """True when higher is better for ``name`` (the trainer's mel distance: lower is better)."""
     if name == MEL_DISTANCE:
         return False
-    from codecbench.metrics import METRICS
+    from codecbench.metrics import METRICS, Metric
 
-    return bool(METRICS.get(name).info.higher_is_better)
+    metric: type[Metric] = METRICS.get(name)
+    return bool(metric.info.higher_is_better)
 
 
 def check_metrics(names: Sequence[str], best_metric: str) -> None:
