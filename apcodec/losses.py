@@ -14,10 +14,11 @@ consistency, hinge, feature matching) are codec-neutral and live in
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 
+from codecbench.errors import ConfigError
 from codecbench.registry import reject_unknown_keys
 from codecbench.training.losses import hinge_discriminator_loss
 
@@ -59,26 +60,26 @@ class LossConfig:
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "LossConfig":
         """Build from the YAML ``loss:`` mapping; unknown keys are an error naming the key."""
-        data = dict(data or {})
-        reject_unknown_keys(data, [f.name for f in fields(cls)], "loss", source=source)
-        out: dict[str, object] = {}
-        for key, value in data.items():
+        values: dict[str, Any] = dict(data or {})
+        reject_unknown_keys(values, [f.name for f in fields(cls)], "loss", source=source, error=ConfigError)
+        out: dict[str, Any] = {}
+        for key, value in values.items():
             if key == "adversarial":
                 if not isinstance(value, bool):
-                    raise ValueError(f"{source}: loss.adversarial must be true or false, got {value!r}")
+                    raise ConfigError(f"{source}: loss.adversarial must be true or false, got {value!r}")
                 out[key] = value
-            elif key == "n_mels":
-                out[key] = int(value)  # type: ignore[arg-type]
-            elif key == "mel_fmax" and value is None:
+                continue
+            if key == "mel_fmax" and value is None:
                 out[key] = None
-            else:
-                try:
-                    out[key] = float(value)  # type: ignore[arg-type]
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"{source}: loss.{key} must be a number, got {value!r}") from exc
-                if out[key] < 0:  # type: ignore[operator]
-                    raise ValueError(f"{source}: loss.{key} must be >= 0, got {value!r}")
-        return cls(**out)  # type: ignore[arg-type]
+                continue
+            try:
+                number = int(value) if key == "n_mels" else float(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{source}: loss.{key} must be a number, got {value!r}") from exc
+            if number < 0:
+                raise ConfigError(f"{source}: loss.{key} must be >= 0, got {value!r}")
+            out[key] = number
+        return cls(**out)
 
     def to_dict(self) -> dict:
         """Plain dict (for checkpoints and logs)."""

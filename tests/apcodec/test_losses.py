@@ -37,3 +37,12 @@ def test_loss_config_from_dict_overrides_and_rejects_unknown():
         LossConfig.from_dict({"mel_l3": 1.0}, "x.yaml")
     with pytest.raises(ValueError, match=">= 0"):
         LossConfig.from_dict({"gan": -1}, "x.yaml")
+
+
+def test_loss_config_errors_are_config_errors():
+    from codecbench.errors import ConfigError
+
+    for bad in ({"mel_l3": 1.0}, {"gan": -1}, {"n_mels": "many"}, {"adversarial": "yes"}):
+        with pytest.raises(ConfigError, match="x.yaml"):
+            LossConfig.from_dict(bad, "x.yaml")
+    assert LossConfig.from_dict({"n_mels": 64}, "x.yaml").n_mels == 64

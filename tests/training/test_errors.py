@@ -51,3 +51,13 @@ def test_complex_rvqvae_config_errors_are_config_errors(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="model.activation"):
         dataclasses.replace(load_config("tiny")[0], activation="relu")
+
+
+def test_step_context_local_defaults_to_raw():
+    from torch import nn
+
+    from codecbench.training.task import StepContext
+
+    raw = {"g": nn.Linear(1, 1)}
+    run = StepContext(modules=raw, raw=raw, step=0, epoch=0, device=torch.device("cpu"))
+    assert run.local is raw
