@@ -45,3 +45,11 @@ def test_step_context_local_defaults_to_raw():
     raw = {"g": nn.Linear(1, 1)}
     run = StepContext(modules=raw, raw=raw, step=0, epoch=0, device=torch.device("cpu"))
     assert run.local is raw
+
+
+@pytest.mark.parametrize("content", [b"", b"not a torch file at all\n", b"PK\x03\x04broken zip"])
+def test_an_unreadable_file_is_a_storage_error(tmp_path, content: bytes):
+    path = tmp_path / "state_00000001.pt"
+    path.write_bytes(content)
+    with pytest.raises(StorageError, match=r"state_00000001.pt: not a readable torch file \(.+\); give a"):
+        load_state(path)
