@@ -29,10 +29,11 @@ import torch
 from torch import nn
 
 from apcodec.config import ModelConfig
-from apcodec.losses import LossConfig, match_frames
+from apcodec.losses import LossConfig
 from apcodec.task import APCodecTask, DiscriminatorConfig, GeneratorPass, load_generator
-from apcodec.training.task import StepContext
 from codecbench.registry import reject_unknown_keys
+from codecbench.training.losses import match_frames
+from codecbench.training.task import StepContext
 
 
 @dataclass(frozen=True)

@@ -6,26 +6,21 @@ Generator objective (paper defaults in :class:`LossConfig`)::
       + 45*mel_L1 + 45*mel_L2 + (GAN_mpd + 0.1*GAN_mrd) + (FM_mpd + 0.1*FM_mrd)
       + 10*L_codebook + 2.5*L_commitment
 
-Discriminator objective: hinge(MPD) + 0.1*hinge(MRD). Reductions follow the official code:
-hinge and feature-matching terms are summed over sub-discriminators (and over layers for feature
-matching) of per-tensor means; the group-delay and instantaneous-angular-frequency differences
-include the boundary bin/frame differenced against zero, as the official difference matrices do.
-
-The GAN helpers take plain lists of logits / feature maps so other codecs (e.g. the complex
-RVQ-VAE) can reuse them with any discriminator that returns that structure.
+Discriminator objective: hinge(MPD) + 0.1*hinge(MRD). The terms themselves (phase,
+consistency, hinge, feature matching) are codec-neutral and live in
+:mod:`codecbench.training.losses`; this module holds APCodec's weights and how it combines them.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
-from codecbench.registry import reject_unknown_keys
 
-TWO_PI = 2.0 * math.pi
+from codecbench.errors import ConfigError
+from codecbench.registry import reject_unknown_keys
+from codecbench.training.losses import hinge_discriminator_loss
 
 
 @dataclass(frozen=True)
@@ -65,100 +60,30 @@ class LossConfig:
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "LossConfig":
         """Build from the YAML ``loss:`` mapping; unknown keys are an error naming the key."""
-        data = dict(data or {})
-        reject_unknown_keys(data, [f.name for f in fields(cls)], "loss", source=source)
-        out: dict[str, object] = {}
-        for key, value in data.items():
+        values: dict[str, Any] = dict(data or {})
+        reject_unknown_keys(values, [f.name for f in fields(cls)], "loss", source=source, error=ConfigError)
+        out: dict[str, Any] = {}
+        for key, value in values.items():
             if key == "adversarial":
                 if not isinstance(value, bool):
-                    raise ValueError(f"{source}: loss.adversarial must be true or false, got {value!r}")
+                    raise ConfigError(f"{source}: loss.adversarial must be true or false, got {value!r}")
                 out[key] = value
-            elif key == "n_mels":
-                out[key] = int(value)  # type: ignore[arg-type]
-            elif key == "mel_fmax" and value is None:
+                continue
+            if key == "mel_fmax" and value is None:
                 out[key] = None
-            else:
-                try:
-                    out[key] = float(value)  # type: ignore[arg-type]
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"{source}: loss.{key} must be a number, got {value!r}") from exc
-                if out[key] < 0:  # type: ignore[operator]
-                    raise ValueError(f"{source}: loss.{key} must be >= 0, got {value!r}")
-        return cls(**out)  # type: ignore[arg-type]
+                continue
+            try:
+                number = int(value) if key == "n_mels" else float(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{source}: loss.{key} must be a number, got {value!r}") from exc
+            if number < 0:
+                raise ConfigError(f"{source}: loss.{key} must be >= 0, got {value!r}")
+            out[key] = number
+        return cls(**out)
 
     def to_dict(self) -> dict:
         """Plain dict (for checkpoints and logs)."""
         return asdict(self)
-
-
-# ----------------------------------------------------------------------------- spectral terms
-def anti_wrapping(x: torch.Tensor) -> torch.Tensor:
-    """``|x - 2*pi*round(x / 2*pi)|``: distance to the nearest multiple of 2*pi, in [0, pi]."""
-    return torch.abs(x - TWO_PI * torch.round(x / TWO_PI))
-
-
-def _diff_from_zero(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Finite difference along ``dim`` with the first element differenced against zero."""
-    return torch.diff(x, dim=dim, prepend=torch.zeros_like(x.narrow(dim, 0, 1)))
-
-
-def phase_losses(phase_ref: torch.Tensor, phase_gen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Instantaneous-phase, group-delay and instantaneous-angular-frequency losses.
-
-    Args:
-        phase_ref, phase_gen: wrapped phase ``[B, F, N]`` (radians).
-
-    Returns:
-        ``(IP, GD, IAF)``: means of the anti-wrapped differences of the phase, of its difference
-        along frequency, and of its difference along time.
-    """
-    ip = anti_wrapping(phase_ref - phase_gen).mean()
-    gd = anti_wrapping(_diff_from_zero(phase_ref, 1) - _diff_from_zero(phase_gen, 1)).mean()
-    iaf = anti_wrapping(_diff_from_zero(phase_ref, 2) - _diff_from_zero(phase_gen, 2)).mean()
-    return ip, gd, iaf
-
-
-def consistency_loss(rea_pred: torch.Tensor, imag_pred: torch.Tensor,
-                     rea_resynth: torch.Tensor, imag_resynth: torch.Tensor) -> torch.Tensor:
-    """STFT consistency: mean squared distance between the predicted spectrum ``[B, F, N]`` and
-    the STFT of the waveform decoded from it (a spectrum that no signal has is penalised)."""
-    return ((rea_pred - rea_resynth).pow(2) + (imag_pred - imag_resynth).pow(2)).mean()
-
-
-def match_frames(*tensors: torch.Tensor) -> list[torch.Tensor]:
-    """Trim ``[..., N]`` tensors to their shortest last dimension (codec padding can differ)."""
-    n = min(t.shape[-1] for t in tensors)
-    return [t[..., :n] for t in tensors]
-
-
-# ----------------------------------------------------------------------------- GAN terms
-def hinge_discriminator_loss(real_logits: Sequence[torch.Tensor], fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Hinge loss summed over sub-discriminators: ``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))``."""
-    total = real_logits[0].new_zeros(())
-    for real, fake in zip(real_logits, fake_logits):
-        total = total + F.relu(1.0 - real.float()).mean() + F.relu(1.0 + fake.float()).mean()
-    return total
-
-
-def hinge_generator_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Generator hinge loss summed over sub-discriminators: ``mean(relu(1 - D(G(z))))``."""
-    total = fake_logits[0].new_zeros(())
-    for fake in fake_logits:
-        total = total + F.relu(1.0 - fake.float()).mean()
-    return total
-
-
-def feature_matching_loss(real_fmaps: Sequence[Sequence[torch.Tensor]],
-                          fake_fmaps: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
-    """L1 feature matching: sum over sub-discriminators and layers of ``mean(|f_real - f_fake|)``.
-
-    Real feature maps are detached: the generator must move towards them, never the reverse.
-    """
-    total = fake_fmaps[0][0].new_zeros(())
-    for real_layers, fake_layers in zip(real_fmaps, fake_fmaps):
-        for real, fake in zip(real_layers, fake_layers):
-            total = total + (real.detach().float() - fake.float()).abs().mean()
-    return total
 
 
 # ----------------------------------------------------------------------------- combination

@@ -62,7 +62,7 @@ class IndividualTrainingTask(APCodecTask):
         stage1 = load_generator(self.init_from, self.model_cfg)
         generator.encoder.load_state_dict(stage1.encoder.state_dict())
         if self.continue_from is not None:
-            from apcodec.training import state as state_io
+            from codecbench.training import state as state_io
 
             previous = state_io.load_state(self.continue_from)["modules"]
             generator.decoder.load_state_dict(
@@ -92,8 +92,8 @@ def run_stage2(model_cfg: ModelConfig, loss_cfg: LossConfig, train_cfg, out_dir:
     ``<out_dir>/round_<k>`` (just ``<out_dir>`` when ``rounds == 1``). With ``resume``, finished
     rounds are skipped and an interrupted round continues from its newest checkpoint.
     """
-    from apcodec.training import Trainer
-    from apcodec.training import state as state_io
+    from codecbench.training import state as state_io
+    from codecbench.training.trainer import Trainer
 
     if round_mode not in ROUND_MODES:
         raise ValueError(f"round_mode must be one of {list(ROUND_MODES)}, got {round_mode!r}")

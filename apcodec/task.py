@@ -1,8 +1,8 @@
-"""APCodec as a :class:`~apcodec.training.task.TrainTask`: modules, losses and export.
+"""APCodec as a :class:`~codecbench.training.task.TrainTask`: modules, losses and export.
 
 One iteration is the official one: the generator runs once, the discriminators (MPD + MRD) take
 a hinge step on the detached output, then the generator takes a step on the full objective of
-:mod:`apcodec.losses`. With ``loss.adversarial: false`` no discriminator is built and only the
+:mod:`apcodec.losses` (terms from :mod:`codecbench.training.losses`). With ``loss.adversarial: false`` no discriminator is built and only the
 generator step runs (used for quick overfit checks).
 """
 
@@ -16,11 +16,12 @@ import torch
 from torch import nn
 
 from apcodec.config import ModelConfig
-from apcodec.losses import (LossConfig, consistency_loss, discriminator_total, feature_matching_loss,
-                            hinge_generator_loss, match_frames, phase_losses, weighted_total)
-from apcodec.training.mel import LogMelSpectrogram
-from apcodec.training.task import StepContext, TrainTask
+from apcodec.losses import LossConfig, discriminator_total, weighted_total
 from codecbench.registry import reject_unknown_keys
+from codecbench.training.losses import (consistency_loss, feature_matching_loss, hinge_generator_loss,
+                                        match_frames, phase_losses)
+from codecbench.training.mel import LogMelSpectrogram
+from codecbench.training.task import StepContext, TrainTask
 
 
 @dataclass
@@ -222,7 +223,7 @@ def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> nn.
     """
     from apcodec.checkpoint import load_checkpoint, load_official_checkpoint
     from apcodec.model import APCodec
-    from apcodec.training import state as state_io
+    from codecbench.training import state as state_io
 
     path = Path(path)
     if path.is_dir():

@@ -10,7 +10,7 @@ Examples::
     python -m apcodec.train --config 48k_6kbps --print-model
 
 YAML sections: ``model:`` (the model helper's ModelConfig), ``loss:`` (:class:`LossConfig`),
-``train:`` (:class:`~apcodec.training.config.TrainConfig`; task options under ``train.extra``:
+``train:`` (:class:`~codecbench.training.config.TrainConfig`; task options under ``train.extra``:
 ``stage``, ``init_from``, ``rounds``, ``round_mode``, ``teacher``, ``teacher_config``,
 ``distill: {latent, mel, amplitude, init_from_teacher}``, ``discriminator: {mpd_channels,
 mrd_channels}``). CLI flags override the YAML.
@@ -27,8 +27,9 @@ from typing import Optional
 from apcodec.config import load_config
 from apcodec.info import parameter_counts
 from apcodec.losses import LossConfig
-from apcodec.training.cli import add_training_arguments, run_training, setup_logging, train_config_from_args
-from apcodec.training.config import TrainConfig
+from codecbench.training.cli import (USAGE_ERRORS, add_training_arguments, report_usage_error, run_training,
+                                     setup_logging, train_config_from_args)
+from codecbench.training.config import TrainConfig
 
 
 def model_counts(exp) -> dict[str, int]:
@@ -72,9 +73,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(json.dumps(model_counts(exp)))
             return 0
         return _train(args, exp)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except USAGE_ERRORS as exc:
+        return report_usage_error(exc)
 
 
 def _train(args: argparse.Namespace, exp) -> int:

@@ -8,14 +8,20 @@ complex reference; ``forward_cl`` computes the same on the stacked channels-last
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Protocol, Sequence, Union, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from complex_rvqvae.layers import (ComplexConv2d, ComplexConvTranspose2d, ComplexLinear, ComplexNorm, _fresh,
-                                   make_activation)
+from complex_rvqvae.layers import (Cardioid, ComplexConv2d, ComplexConvTranspose2d, ComplexLinear, ComplexNorm,
+                                   ModReLU, _fresh, make_activation)
+
+
+class ChannelsLast(Protocol):
+    """A block with a stacked channels-last path (every layer and block of this package has one)."""
+
+    def forward_cl(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 def run_cl(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -24,7 +30,7 @@ def run_cl(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         for child in module:
             x = run_cl(child, x)
         return x
-    return module.forward_cl(x)
+    return cast(ChannelsLast, module).forward_cl(x)
 
 
 class ComplexResidualBlock(nn.Module):
@@ -221,6 +227,6 @@ class AxialAttentionBlock(nn.Module):
         h = (self.norm_f.forward_cl(x) + pos).transpose(1, 2).reshape(b * t, f, c2)
         h = self.freq_attn.forward_cl(h).view(b, t, f, c2).transpose(1, 2)
         x = x.add_(h) if fresh else (x + h).contiguous()
-        h = self.ff[2].forward_cl(self.ff[1].forward_cl(self.ff[0].forward_cl(self.norm_ff.forward_cl(x)),
-                                                        inplace=True))
+        expand, act, project = cast("tuple[ComplexConv2d, Union[ModReLU, Cardioid], ComplexConv2d]", tuple(self.ff))
+        h = project.forward_cl(act.forward_cl(expand.forward_cl(self.norm_ff.forward_cl(x)), inplace=True))
         return h.add_(x) if fresh else x + h

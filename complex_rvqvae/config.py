@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import yaml
+
+from codecbench.errors import ConfigError
 from codecbench.registry import reject_unknown_keys
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -21,7 +23,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 def _coerce(cls: type, data: Optional[Mapping[str, Any]], section: str, source: str) -> Any:
     """Build dataclass ``cls`` from a mapping; unknown keys are a one-line error naming them."""
     data = dict(data or {})
-    reject_unknown_keys(data, [f.name for f in fields(cls)], section, source=source)
+    reject_unknown_keys(data, [f.name for f in fields(cls)], section, source=source, error=ConfigError)
     out: dict[str, Any] = {}
     for key, value in data.items():
         default = getattr(cls, key, None)
@@ -33,7 +35,7 @@ def _coerce(cls: type, data: Optional[Mapping[str, Any]], section: str, source: 
     try:
         return cls(**out)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{source}: bad {section} settings: {exc}") from exc
+        raise ConfigError(f"{source}: bad {section} settings: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -83,23 +85,23 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if len(self.channels) != 5 or len(self.time_strides) != 4:
-            raise ValueError("model.channels needs 5 widths and model.time_strides 4 strides (four stages)")
+            raise ConfigError("model.channels needs 5 widths and model.time_strides 4 strides (four stages)")
         if (self.n_fft // 2) % 16:
-            raise ValueError(f"model.n_fft / 2 must be divisible by 16 (four frequency halvings), got {self.n_fft}")
+            raise ConfigError(f"model.n_fft / 2 must be divisible by 16 (four frequency halvings), got {self.n_fft}")
         if self.activation not in ("modrelu", "cardioid"):
-            raise ValueError(f"model.activation must be 'modrelu' or 'cardioid', got {self.activation!r}")
+            raise ConfigError(f"model.activation must be 'modrelu' or 'cardioid', got {self.activation!r}")
         if not 0.0 < self.compress <= 1.0:
-            raise ValueError(f"model.compress must be in (0, 1], got {self.compress}")
+            raise ConfigError(f"model.compress must be in (0, 1], got {self.compress}")
         if any(s not in (1, 2) for s in self.time_strides):
-            raise ValueError(f"model.time_strides must be 1 or 2, got {self.time_strides}")
+            raise ConfigError(f"model.time_strides must be 1 or 2, got {self.time_strides}")
         if self.channels[-1] % self.attention_heads:
-            raise ValueError("model.channels[-1] must be divisible by model.attention_heads")
+            raise ConfigError("model.channels[-1] must be divisible by model.attention_heads")
         if any(not 1 <= s <= self.n_stages for s in self.dropout_stages):
-            raise ValueError(f"model.dropout_stages must lie in 1..{self.n_stages}")
+            raise ConfigError(f"model.dropout_stages must lie in 1..{self.n_stages}")
         for rate in self.bitrates:
             stages = rate / self.kbps_per_stage
             if abs(stages - round(stages)) > 1e-6 or not 1 <= round(stages) <= self.n_stages:
-                raise ValueError(f"model.bitrates: {rate} kbps is not a whole number of stages "
+                raise ConfigError(f"model.bitrates: {rate} kbps is not a whole number of stages "
                                  f"({self.kbps_per_stage:.4f} kbps each, at most {self.n_stages})")
 
     @property
@@ -126,7 +128,7 @@ class ModelConfig:
         stages = kbps / self.kbps_per_stage
         if abs(stages - round(stages)) > 1e-6 or not 1 <= round(stages) <= self.n_stages:
             allowed = ", ".join(f"{self.kbps_per_stage * n:g}" for n in range(1, self.n_stages + 1))
-            raise ValueError(f"bitrate {kbps:g} kbps is not a whole number of RVQ stages; allowed: {allowed}")
+            raise ConfigError(f"bitrate {kbps:g} kbps is not a whole number of RVQ stages; allowed: {allowed}")
         return int(round(stages))
 
 
@@ -138,7 +140,7 @@ class LossConfig:
         complex: MSE between compressed complex spectra (couples magnitude and phase).
         magnitude: MSE between compressed magnitudes.
         phase: anti-wrapping instantaneous phase + group delay + instantaneous frequency
-            (APCodec's losses, reused from :mod:`apcodec.losses`), weighted per bin by the
+            (the shared :func:`codecbench.training.losses.phase_losses`), weighted per bin by the
             normalised compressed target magnitude when ``phase_weighted`` is set.
         mel: L1 of log-mel spectra at each of ``mel_resolutions`` ``(n_fft, hop, n_mels)``, averaged.
         commitment: ``||residual - code||^2`` (EMA codebooks need no codebook loss).
@@ -155,10 +157,10 @@ class LossConfig:
     def __post_init__(self) -> None:
         for name in ("complex", "magnitude", "phase", "mel", "commitment"):
             if getattr(self, name) < 0:
-                raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         object.__setattr__(self, "mel_resolutions", tuple(tuple(int(v) for v in r) for r in self.mel_resolutions))
         if any(len(r) != 3 for r in self.mel_resolutions):
-            raise ValueError("loss.mel_resolutions must be a list of [n_fft, hop, n_mels]")
+            raise ConfigError("loss.mel_resolutions must be a list of [n_fft, hop, n_mels]")
 
 
 def model_from_dict(data: Optional[Mapping[str, Any]], source: str = "config") -> ModelConfig:
@@ -189,7 +191,7 @@ def read_yaml(name: Union[str, Path]) -> dict:
     with open(path, encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: top level must be a mapping with model/loss/train sections")
+        raise ConfigError(f"{path}: top level must be a mapping with model/loss/train sections")
     base = data.pop("base", None)
     if base is None:
         return data
@@ -207,7 +209,8 @@ def load_config(name: Union[str, Path]) -> tuple[ModelConfig, LossConfig, dict]:
     """Read a YAML config: typed model and loss settings plus the raw ``train:`` mapping."""
     data = read_yaml(name)
     source = str(resolve_config_path(name))
-    reject_unknown_keys(data, ("model", "loss", "train"), "", note=" (and base: for includes)", source=source)
+    reject_unknown_keys(data, ("model", "loss", "train"), "", note=" (and base: for includes)", source=source,
+                        error=ConfigError)
     model = model_from_dict(data.get("model"), source)
     return model, loss_from_dict(data.get("loss"), source), dict(data.get("train") or {})
 

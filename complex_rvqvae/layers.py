@@ -83,6 +83,8 @@ class _BlockWeighted(nn.Module):
     """
 
     _transposed = False
+    weight: nn.Parameter
+    bias: Optional[nn.Parameter]
 
     def _build(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         weight = block_weight(self.weight, self._transposed)
@@ -367,10 +369,10 @@ class Cardioid(nn.Module):
         return (v.mul_(scale) if inplace else v * scale).view(x.shape)
 
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"modrelu": ModReLU, "cardioid": Cardioid}
+ACTIVATIONS: dict[str, Union[type[ModReLU], type[Cardioid]]] = {"modrelu": ModReLU, "cardioid": Cardioid}
 
 
-def make_activation(name: str, channels: int) -> nn.Module:
+def make_activation(name: str, channels: int) -> Union[ModReLU, Cardioid]:
     """Build a complex activation by name (``modrelu`` or ``cardioid``)."""
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown complex activation {name!r}; allowed: {sorted(ACTIVATIONS)}")

@@ -4,9 +4,9 @@
           + mel * mean_r L1(logmel_r(y_hat), logmel_r(y)) + commitment * VQ commitment``
 
 ``S`` are magnitude-compressed complex spectra (the model's own input/output domain), ``y`` the
-waveforms. The anti-wrapping function and the unweighted phase losses come from
-:mod:`apcodec.losses`, the log-mel spectrogram from :mod:`apcodec.training.mel` (shared with the
-APCodec trainer's validation distance). With ``phase_weighted`` each bin's phase error counts in
+waveforms. The phase losses come from :mod:`codecbench.training.losses` and the log-mel
+spectrogram from :mod:`codecbench.training.mel` (both shared with APCodec's recipe and the
+trainer's validation distance). With ``phase_weighted`` each bin's phase error counts in
 proportion to the target's compressed magnitude: the phase of near-silent bins is noise, and the
 gradient of ``angle(z)`` grows like ``1 / |z|`` there.
 """
@@ -16,25 +16,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from apcodec.losses import anti_wrapping, phase_losses
-from apcodec.training.mel import LogMelSpectrogram
+from codecbench.training.losses import phase_losses
+from codecbench.training.mel import LogMelSpectrogram
 from complex_rvqvae.config import LossConfig
 from complex_rvqvae.model import CodecOutput
-
-
-def _diff(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Finite difference along ``dim``, first element against zero (as APCodec's losses)."""
-    return torch.diff(x, dim=dim, prepend=torch.zeros_like(x.narrow(dim, 0, 1)))
-
-
-def weighted_phase_losses(phase_ref: torch.Tensor, phase_gen: torch.Tensor,
-                          weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """IP, GD, IAF anti-wrapping losses ``[B, F, N]`` averaged with non-negative ``weight``."""
-    norm = weight.sum().clamp(min=1e-8)
-    ip = (weight * anti_wrapping(phase_ref - phase_gen)).sum() / norm
-    gd = (weight * anti_wrapping(_diff(phase_ref, 1) - _diff(phase_gen, 1))).sum() / norm
-    iaf = (weight * anti_wrapping(_diff(phase_ref, 2) - _diff(phase_gen, 2))).sum() / norm
-    return ip, gd, iaf
 
 
 class MultiResolutionMelLoss(nn.Module):
@@ -69,10 +54,7 @@ class ComplexRVQVAELoss(nn.Module):
             terms = {"complex": (diff.real.pow(2) + diff.imag.pow(2)).mean(),
                      "magnitude": (mag_hat - mag).pow(2).mean()}
             phase_hat, phase = torch.atan2(spec.imag, spec.real), torch.atan2(target.imag, target.real)
-            if cfg.phase_weighted:
-                ip, gd, iaf = weighted_phase_losses(phase, phase_hat, mag.detach())
-            else:
-                ip, gd, iaf = phase_losses(phase, phase_hat)
+            ip, gd, iaf = phase_losses(phase, phase_hat, mag.detach() if cfg.phase_weighted else None)
             terms.update(ip=ip, gd=gd, iaf=iaf)
             terms["mel"] = self.mel(out.audio.float(), out.target_audio.float())
             terms["commitment"] = out.vq.commitment.float()

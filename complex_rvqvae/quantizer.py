@@ -17,7 +17,7 @@ every stage count, i.e. every bitrate that is a multiple of the per-stage rate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, cast
 
 import torch
 import torch.distributed as dist
@@ -52,6 +52,11 @@ class QuantizerOutput:
 
 class EMACodebook(nn.Module):
     """One codebook ``[K, d]`` updated by EMA of the vectors assigned to each entry."""
+
+    embed: torch.Tensor  # [K, d] entries
+    embed_sum: torch.Tensor  # [K, d] EMA of the vectors assigned to each entry
+    cluster_size: torch.Tensor  # [K] EMA assignment counts
+    initialized: torch.Tensor  # [] bool: entries seeded from data yet
 
     def __init__(self, dim: int, size: int, decay: float, dead_threshold: float, eps: float = 1e-5) -> None:
         super().__init__()
@@ -159,7 +164,7 @@ class ResidualVQ(nn.Module):
         codes = torch.full((b * t, n_max), -1, dtype=torch.long, device=z.device)
         commit, perplexity, usage, replaced = z.new_zeros(()), z.new_zeros(n_max), z.new_zeros(n_max), 0
         for stage in range(n_loop):
-            book = self.codebooks[stage]
+            book = cast(EMACodebook, self.codebooks[stage])
             if self.training and not bool(book.initialized):
                 book.update(residual.detach(), torch.zeros(0, dtype=torch.long, device=z.device))
             idx = book.nearest(residual.detach())
@@ -188,6 +193,7 @@ class ResidualVQ(nn.Module):
         """``[B, n, T']`` codes (n <= n_stages, no -1) -> complex ``[B, D, T']`` latent."""
         if codes.shape[1] > self.n_stages:
             raise ValueError(f"got {codes.shape[1]} code stages; this model has {self.n_stages}")
-        total = sum(self.codebooks[s].lookup(codes[:, s]) for s in range(codes.shape[1]))  # [B, T', 2D]
+        books = [cast(EMACodebook, self.codebooks[s]) for s in range(codes.shape[1])]
+        total = cast(torch.Tensor, sum(book.lookup(codes[:, s]) for s, book in enumerate(books)))  # [B, T', 2D]
         total = total.transpose(1, 2)
         return torch.complex(total[:, : self.dim].contiguous(), total[:, self.dim:].contiguous())

@@ -28,6 +28,8 @@ class ComplexSTFT(nn.Module):
         scale: spectra are multiplied by ``scale`` before compression (keeps values near unit size).
     """
 
+    window: torch.Tensor  # [n_fft] periodic Hann buffer
+
     def __init__(self, n_fft: int, hop: int, compress: float = 0.3, scale: float = 1.0) -> None:
         super().__init__()
         if n_fft % 2 or (n_fft - hop) % 2 or hop <= 0 or hop > n_fft:

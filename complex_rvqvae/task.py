@@ -1,6 +1,6 @@
-"""The complex RVQ-VAE as a :class:`~apcodec.training.task.TrainTask` of the shared trainer.
+"""The complex RVQ-VAE as a :class:`~codecbench.training.task.TrainTask` of the shared trainer.
 
-The generic :class:`~apcodec.training.trainer.Trainer` (data, DDP/torchrun, bf16 autocast,
+The generic :class:`~codecbench.training.trainer.Trainer` (data, DDP/torchrun, bf16 autocast,
 checkpoints and exact resume, logging, validation with codecbench metrics) runs this task; only
 the model and the losses differ from APCodec. There is one module (``codec``) and one optimizer
 phase (``g``): no discriminator, no adversarial step.
@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from apcodec.training.task import StepContext, TrainTask
+from codecbench.training.task import StepContext, TrainTask
 from complex_rvqvae.checkpoint import save_checkpoint
 from complex_rvqvae.config import LossConfig, ModelConfig, to_dict
 from complex_rvqvae.losses import ComplexRVQVAELoss

@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 
 from apcodec.task import DiscriminatorConfig
-from apcodec.training import TrainConfig
+from codecbench.training import TrainConfig
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from apcodec.config import load_config
 from apcodec.distill import DistillationTask, DistillConfig
 from apcodec.losses import LossConfig
 from apcodec.model import APCodec
-from apcodec.training import Trainer
+from codecbench.training import Trainer
 
 
 def test_distillation_steps(tmp_path, one_thread, small_disc, write_tones, train_config):

@@ -9,8 +9,8 @@ from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.staged import IndividualTrainingTask, encoder_fingerprint, run_stage2
 from apcodec.task import APCodecTask, load_generator
-from apcodec.training import Trainer
-from apcodec.training.state import list_states
+from codecbench.training import Trainer
+from codecbench.training.state import list_states
 
 
 def test_stage2_freezes_encoder_and_reinitialises_decoder(tmp_path, one_thread, small_disc, write_tones,

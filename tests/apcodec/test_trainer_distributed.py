@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from apcodec.training.state import list_states, load_state
+from codecbench.training.state import list_states, load_state
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ import torch
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.task import APCodecTask
-from apcodec.training import TrainConfig, Trainer
-from apcodec.training.data import FileItem
+from codecbench.training import TrainConfig, Trainer
+from codecbench.training.data import FileItem
 
 SEGMENT = 3800  # (12 * 8 - 1) * 40: 96 STFT frames = 12 latent frames, round-trips exactly
 STEPS = 60

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pytest
 import torch
 
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.task import APCodecTask
-from apcodec.training import Trainer
-from apcodec.training.state import atomic_save, capture_rng, list_states, restore_rng
+from codecbench.training import Trainer
+from codecbench.training.state import list_states
 
 
 @pytest.fixture
@@ -26,17 +24,6 @@ def make_trainer(small_disc, train_config) -> Callable[[Path, Path], Trainer]:
         return Trainer(task, train_config(data, seed=7, cache_audio=False), out)
 
     return make
-
-
-def test_rng_capture_restore_roundtrip(tmp_path):
-    state = capture_rng()
-    expected = (random.random(), np.random.rand(), torch.rand(3))
-    path = atomic_save({"rng": state}, tmp_path / "rng.pt")
-    random.random(), np.random.rand(), torch.rand(3)
-    restore_rng(torch.load(path, weights_only=True)["rng"])
-    again = (random.random(), np.random.rand(), torch.rand(3))
-    assert expected[0] == again[0] and expected[1] == again[1] and torch.equal(expected[2], again[2])
-    assert not (tmp_path / "rng.pt.tmp").exists()
 
 
 def test_resume_reproduces_uninterrupted_losses(tmp_path, one_thread, write_tones, make_trainer):

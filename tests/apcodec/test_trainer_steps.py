@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,39 +11,11 @@ import torch
 from apcodec.config import load_config
 from apcodec.losses import LossConfig
 from apcodec.task import APCodecTask
-from apcodec.training import Trainer
-from apcodec.training.data import CropDataset, ResumableBatchSampler, resolve_source
-from apcodec.training.state import list_states, load_state
+from codecbench.training import Trainer
+from codecbench.training.state import list_states, load_state
 
 # a couple of logged steps; validation files cut to 0.05 s
 QUICK = dict(max_steps=2, log_interval=1, valid_max_seconds=0.05)
-
-
-def test_sources_folder_list_and_errors(tmp_path, write_tones):
-    paths = write_tones(tmp_path / "a" / "b", 2)
-    assert [Path(i.path) for i in resolve_source(str(tmp_path / "a"))] == sorted(paths)
-    listing = tmp_path / "list.txt"
-    listing.write_text("# comment\n\na/b/tone_1.wav|ignored\n" + str(paths[0]) + "\n")
-    assert [Path(i.path).name for i in resolve_source(str(listing))] == ["tone_1.wav", "tone_0.wav"]
-    with pytest.raises(ValueError, match="not a folder"):
-        resolve_source(str(tmp_path / "missing"))
-    builtin = resolve_source("dataset:builtin")  # codecbench dataset registry (embedded clips)
-    crop = CropDataset(builtin, 48000, 1240)[(0, 123)]
-    assert crop.shape == (1, 1240) and crop.dtype == torch.float32 and torch.equal(crop, CropDataset(builtin, 48000, 1240)[(0, 123)])
-
-
-def test_sampler_is_deterministic_sharded_and_resumable():
-    full = list(iter(ResumableBatchSampler(10, 2, seed=3)))
-    assert len(full) == 5 and full == list(iter(ResumableBatchSampler(10, 2, seed=3)))
-    resumed = ResumableBatchSampler(10, 2, seed=3)
-    resumed.set_epoch(0, start_batch=3)
-    assert list(iter(resumed)) == full[3:]
-    ranks = [list(iter(ResumableBatchSampler(10, 2, seed=3, rank=r, world_size=2))) for r in range(2)]
-    indices = [i for r in ranks for batch in r for i, _ in batch]
-    assert len(indices) == 8 and len(set(indices)) == 8  # 2 batches x 2 x 2 ranks, disjoint shards
-    nxt = ResumableBatchSampler(10, 2, seed=3)
-    nxt.set_epoch(1)
-    assert list(iter(nxt)) != full
 
 
 def test_tiny_training_steps_with_gan(tmp_path, one_thread, small_disc, write_tones, train_config):

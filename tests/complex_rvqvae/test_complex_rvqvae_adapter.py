@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
 from codecbench.codecs import CODECS, CodecUnavailable, Payload
+from codecbench.errors import ConfigError
 from complex_rvqvae.config import load_config
 
 
@@ -73,13 +75,15 @@ def test_adapter_rejects_bad_bitrates_and_reports_missing_checkpoint(tmp_path, t
 def test_config_errors_name_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: tiny\nmodel:\n  chanels: [1, 2]\n")
-    with pytest.raises(ValueError, match="unknown key 'model.chanels'"):
+    with pytest.raises(ConfigError, match="unknown key 'model.chanels'"):
         load_config(bad)
     bad.write_text("model:\n  n_fft: 200\n")
-    with pytest.raises(ValueError, match="divisible by 16"):
+    with pytest.raises(ConfigError, match="divisible by 16"):
         load_config(bad)
     bad.write_text("model:\n  bitrates: [6, 6.5]\n")
-    with pytest.raises(ValueError, match="6.5 kbps is not a whole number"):
+    with pytest.raises(ConfigError, match="6.5 kbps is not a whole number"):
         load_config(bad)
+    with pytest.raises(ConfigError, match="model.activation"):  # built in code, not read from YAML
+        dataclasses.replace(load_config("tiny")[0], activation="relu")
     with pytest.raises(FileNotFoundError, match="48k"):
         load_config("no_such")

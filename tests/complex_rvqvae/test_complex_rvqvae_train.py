@@ -1,4 +1,4 @@
-"""Training through the shared APCodec trainer: overfitting one real clip, exact resume, CLI."""
+"""Training through the shared codecbench trainer: overfitting one real clip, exact resume, CLI."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from apcodec.training import Trainer, TrainConfig
-from apcodec.training.data import FileItem
-from apcodec.training.state import load_state
 from codecbench.audio import load_audio, resample
+from codecbench.training import TrainConfig, Trainer
+from codecbench.training.data import FileItem
+from codecbench.training.state import load_state
 from complex_rvqvae.task import ComplexRVQVAETask
 
 

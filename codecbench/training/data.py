@@ -12,12 +12,13 @@ import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Protocol, Sequence
+from typing import Any, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from codecbench.errors import ConfigError, DataError
 from codecbench.audio import AUDIO_EXTENSIONS, load_audio, resample
 
 
@@ -69,21 +70,21 @@ def resolve_source(spec: str, dataset_root: Optional[str] = None, default_split:
         try:
             from codecbench.datasets import DATASETS
         except ImportError as exc:
-            raise ValueError(f"data spec {spec!r}: codecbench.datasets is unavailable ({exc}); "
+            raise DataError(f"data spec {spec!r}: codecbench.datasets is unavailable ({exc}); "
                              "use a folder or a file list") from exc
         factory = DATASETS.get(name)
         wanted = {"root": dataset_root, "split": split or default_split}
         accepted = inspect.signature(factory).parameters
         dataset = factory(**{k: v for k, v in wanted.items() if v is not None and k in accepted})
-        items = list(dataset.utterances() if hasattr(dataset, "utterances") else dataset)
-        if not items:
-            raise ValueError(f"data spec {spec!r}: dataset yielded no utterances; check dataset_root")
-        return items
+        utterances = list(dataset.utterances() if hasattr(dataset, "utterances") else dataset)
+        if not utterances:
+            raise DataError(f"data spec {spec!r}: dataset yielded no utterances; check dataset_root")
+        return utterances
     path = Path(spec).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:
-            raise ValueError(f"data folder {path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
+            raise DataError(f"data folder {path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
         return [FileItem(str(p)) for p in files]
     if path.is_file():
         items: list[AudioItem] = []
@@ -94,9 +95,9 @@ def resolve_source(spec: str, dataset_root: Optional[str] = None, default_split:
             entry = Path(line).expanduser()
             items.append(FileItem(str(entry if entry.is_absolute() else path.parent / entry)))
         if not items:
-            raise ValueError(f"file list {path}: no entries")
+            raise DataError(f"file list {path}: no entries")
         return items
-    raise ValueError(f"data spec {spec!r}: not a folder, a file list or 'dataset:<name>[:<split>]'")
+    raise DataError(f"data spec {spec!r}: not a folder, a file list or 'dataset:<name>[:<split>]'")
 
 
 def load_mono(item: AudioItem, sample_rate: int) -> np.ndarray:
@@ -115,7 +116,7 @@ class CropDataset(Dataset):
 
     def __init__(self, items: Sequence[AudioItem], sample_rate: int, segment_size: int, cache: bool = False) -> None:
         if not items:
-            raise ValueError("training data: no items")
+            raise DataError("training data: no items")
         self.items = list(items)
         self.sample_rate = sample_rate
         self.segment_size = segment_size
@@ -198,7 +199,7 @@ def build_loader(dataset: CropDataset, sampler: ResumableBatchSampler, num_worke
     # Spawned, not forked: forking after torch has run OpenMP threads can hang the children.
     # Workers persist across epochs so the spawn cost is paid once; crops are seeded by the
     # sampler's (seed, epoch, position), so this changes no sample.
-    extra = {"multiprocessing_context": "spawn", "persistent_workers": True} if num_workers > 0 else {}
+    extra: dict[str, Any] = {"multiprocessing_context": "spawn", "persistent_workers": True} if num_workers > 0 else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, generator=generator,
                       pin_memory=pin_memory, **extra)
 
@@ -208,7 +209,7 @@ def split_items(items: list[AudioItem], holdout: int) -> tuple[list[AudioItem], 
     if holdout <= 0:
         return items, []
     if holdout >= len(items):
-        raise ValueError(f"train.valid_holdout={holdout} leaves no training files (only {len(items)}); "
+        raise ConfigError(f"train.valid_holdout={holdout} leaves no training files (only {len(items)}); "
                          "lower it or set train.valid_data")
     return items[:-holdout], items[-holdout:]
 

@@ -1,7 +1,8 @@
 """torchrun / DistributedDataParallel setup from the standard environment variables.
 
-``torchrun --nproc_per_node=N -m apcodec.train ...`` sets RANK, WORLD_SIZE, LOCAL_RANK,
-MASTER_ADDR and MASTER_PORT; without them training runs as a single process (world size 1).
+``torchrun --nproc_per_node=N -m <model>.train ...`` (``apcodec.train``, ``complex_rvqvae.train``)
+sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; without them training runs as a
+single process (world size 1).
 NCCL is used on CUDA, gloo on CPU.
 """
 

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from apcodec.training.mel import LogMelSpectrogram
+from codecbench.errors import ConfigError
+from codecbench.training.mel import LogMelSpectrogram
 from codecbench.audio import resample
 
-LOG = logging.getLogger("apcodec.training")
+LOG = logging.getLogger(__name__)
 MEL_DISTANCE = "mel_distance"
 
 
@@ -31,9 +32,10 @@ def metric_direction(name: str) -> bool:
     """True when higher is better for ``name`` (the trainer's mel distance: lower is better)."""
     if name == MEL_DISTANCE:
         return False
-    from codecbench.metrics import METRICS
+    from codecbench.metrics import METRICS, Metric
 
-    return bool(METRICS.get(name).info.higher_is_better)
+    metric: type[Metric] = METRICS.get(name)
+    return bool(metric.info.higher_is_better)
 
 
 def check_metrics(names: Sequence[str], best_metric: str) -> None:
@@ -45,7 +47,7 @@ def check_metrics(names: Sequence[str], best_metric: str) -> None:
             if name not in METRICS:
                 METRICS.get(name)  # raises the registry's did-you-mean error
     if best_metric != MEL_DISTANCE and best_metric not in names:
-        raise ValueError(f"train.best_metric={best_metric!r} must be 'mel_distance' or one of train.valid_metrics {list(names)}")
+        raise ConfigError(f"train.best_metric={best_metric!r} must be 'mel_distance' or one of train.valid_metrics {list(names)}")
 
 
 class Validator:

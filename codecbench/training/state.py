@@ -9,6 +9,7 @@ so it loads with ``torch.load(..., weights_only=True)``.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import torch
+
+from codecbench.errors import StorageError
 
 STATE_VERSION = 1
 STATE_PATTERN = re.compile(r"^state_(\d{8})\.pt$")
@@ -100,8 +103,13 @@ def load_state(path: Union[str, Path]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such training state; check --resume / --init-from")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StorageError(f"{path}: not a readable torch file ({reason}); give a checkpoints/state_XXXXXXXX.pt "
+                           "written by the trainer") from None
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "modules" not in state:
-        raise ValueError(f"{path}: not a codecbench training state (version {STATE_VERSION}); "
-                         "official APCodec checkpoints are loaded with --init-from on their folder")
+        raise StorageError(f"{path}: not a codecbench training state (version {STATE_VERSION}); an exported "
+                           "model file goes to the codec's checkpoint option or the model's --init-from, not --resume")
     return state

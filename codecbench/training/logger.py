@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Mapping, Optional
 
-LOG = logging.getLogger("apcodec.training")
+LOG = logging.getLogger(__name__)
 HEADER = ["step", "epoch", "split", "name", "value", "time"]
 
 

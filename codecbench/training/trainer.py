@@ -1,5 +1,5 @@
 """The generic GAN/codec trainer: data, devices, DDP, autocast, optimizers, checkpoints, resume,
-logging and validation around a model-specific :class:`~apcodec.training.task.TrainTask`."""
+logging and validation around a model-specific :class:`~codecbench.training.task.TrainTask`."""
 
 from __future__ import annotations
 
@@ -18,16 +18,17 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from apcodec.training import state as state_io
-from apcodec.training.config import TrainConfig
-from apcodec.training.data import (AudioItem, CropDataset, ResumableBatchSampler, build_loader,
+import codecbench.training.state as state_io
+from codecbench.errors import ConfigError
+from codecbench.training.config import TrainConfig
+from codecbench.training.data import (AudioItem, CropDataset, ResumableBatchSampler, build_loader,
                                    load_validation_set, resolve_source, split_items)
-from apcodec.training.distributed import DistInfo, all_reduce_mean, barrier, init_distributed
-from apcodec.training.logger import ScalarLogger
-from apcodec.training.task import StepContext, TrainTask
-from apcodec.training.validation import ValidationResult, Validator, check_metrics, metric_direction
+from codecbench.training.distributed import DistInfo, all_reduce_mean, barrier, init_distributed
+from codecbench.training.logger import ScalarLogger
+from codecbench.training.task import StepContext, TrainTask
+from codecbench.training.validation import ValidationResult, Validator, check_metrics, metric_direction
 
-LOG = logging.getLogger("apcodec.training")
+LOG = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -41,7 +42,7 @@ def resolve_device(name: str, info: DistInfo) -> torch.device:
     """``auto`` -> CUDA (this rank's GPU) when available, else CPU."""
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+            raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
         return torch.device("cuda", info.local_rank)
     return torch.device("cpu")
 
@@ -96,7 +97,7 @@ class Trainer:
         for name, module_names in task.optimizer_groups().items():
             params = [p for m in module_names for p in self.modules[m].parameters() if p.requires_grad]
             if not params:
-                raise ValueError(f"optimizer '{name}': modules {module_names} have no trainable parameters")
+                raise ConfigError(f"optimizer '{name}': modules {module_names} have no trainable parameters")
             self._opt_params[name] = params
             self.optimizers[name] = task.make_optimizer(name, params, cfg)
             self.schedulers[name] = torch.optim.lr_scheduler.ExponentialLR(self.optimizers[name], gamma=cfg.lr_decay)
@@ -131,7 +132,7 @@ class Trainer:
         cfg = self.cfg
         if train_items is None:
             if not cfg.train_data:
-                raise ValueError("train.train_data is not set; pass --data DIR|LIST|dataset:NAME or set it in the config")
+                raise ConfigError("train.train_data is not set; pass --data DIR|LIST|dataset:NAME or set it in the config")
             train_items = resolve_source(cfg.train_data, cfg.dataset_root, "train")
         train_items = list(train_items)
         if valid_items is None:
@@ -277,7 +278,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """The full training state (see :mod:`apcodec.training.state`)."""
+        """The full training state (see :mod:`codecbench.training.state`)."""
         return {
             "version": state_io.STATE_VERSION,
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
+from codecbench.errors import ConfigError
 from codecbench.registry import reject_unknown_keys
 
 PRECISIONS = ("fp32", "bf16")
@@ -11,7 +12,7 @@ PRECISIONS = ("fp32", "bf16")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything the generic :class:`~apcodec.training.trainer.Trainer` needs.
+    """Everything the generic :class:`~codecbench.training.trainer.Trainer` needs.
 
     Attributes:
         train_data: training audio: a folder (searched recursively for wav/flac/ogg/aiff), a text
@@ -78,14 +79,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"train.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+            raise ConfigError(f"train.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"train.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+            raise ConfigError(f"train.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         for name in ("batch_size", "segment_size", "max_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.lr_decay <= 1.0:
-            raise ValueError(f"train.lr_decay must be in (0, 1], got {self.lr_decay}")
+            raise ConfigError(f"train.lr_decay must be in (0, 1], got {self.lr_decay}")
 
     @classmethod
     def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "TrainConfig":
@@ -94,20 +95,20 @@ class TrainConfig:
         Keys a task understands but the trainer does not (e.g. ``stage``, ``teacher``) belong
         under ``train.extra``.
         """
-        data = dict(data or {})
-        reject_unknown_keys(data, [f.name for f in fields(cls)], "train",
-                            note=" (task-specific keys go under train.extra)", source=source)
-        if "betas" in data:
-            data["betas"] = tuple(float(b) for b in data["betas"])  # type: ignore[union-attr]
-        if "valid_metrics" in data:
-            metrics = data["valid_metrics"]
-            data["valid_metrics"] = (metrics,) if isinstance(metrics, str) else tuple(metrics)  # type: ignore[arg-type]
+        values: dict[str, Any] = dict(data or {})
+        reject_unknown_keys(values, [f.name for f in fields(cls)], "train",
+                            note=" (task-specific keys go under train.extra)", source=source, error=ConfigError)
+        if "betas" in values:
+            values["betas"] = tuple(float(b) for b in values["betas"])
+        if "valid_metrics" in values:
+            metrics = values["valid_metrics"]
+            values["valid_metrics"] = (metrics,) if isinstance(metrics, str) else tuple(metrics)
         for key in ("learning_rate", "weight_decay", "lr_decay"):
-            if key in data:
-                data[key] = float(data[key])  # type: ignore[arg-type]
-        return cls(**data)  # type: ignore[arg-type]
+            if key in values:
+                values[key] = float(values[key])
+        return cls(**values)
 
-    def override(self, **changes: object) -> "TrainConfig":
+    def override(self, **changes: Any) -> "TrainConfig":
         """Copy with the non-None ``changes`` applied (CLI flags)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

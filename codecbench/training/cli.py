@@ -1,7 +1,9 @@
-"""Command-line pieces every codec's ``train`` entry point shares (flags, overrides, run).
+"""Command-line pieces every codec's ``train`` entry point shares (flags, overrides, errors, run).
 
-A codec CLI adds its own flags (config, model options) to :func:`add_training_arguments`'s,
-builds its :class:`~apcodec.training.task.TrainTask`, then calls :func:`run_training`.
+A codec CLI (``apcodec.train``, ``complex_rvqvae.train``) adds its own flags (config, model
+options) to :func:`add_training_arguments`'s, builds its
+:class:`~codecbench.training.task.TrainTask`, then calls :func:`run_training`; a bad config or
+argument goes through :func:`report_usage_error`, so every ``train`` command fails the same way.
 """
 
 from __future__ import annotations
@@ -12,16 +14,27 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from apcodec.training.config import TrainConfig
-from apcodec.training.task import TrainTask
+from codecbench.errors import EXIT_USAGE, CodecbenchError
+from codecbench.training.config import TrainConfig
+from codecbench.training.task import TrainTask
+from codecbench.training.trainer import Trainer, TrainSummary
 
-LOG = logging.getLogger("apcodec.training")
+LOG = logging.getLogger(__name__)
 
 
-def add_training_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Flags that override ``train:`` settings, plus ``--out``, ``--resume`` and ``-v``."""
+#: What a bad config file, argument, data folder or state file raises in a ``train`` command
+#: (codecbench errors, plus the builtins older config code raises).
+USAGE_ERRORS = (CodecbenchError, ValueError, FileNotFoundError, KeyError)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser,
+                           default_out: str = "runs/<config name>") -> argparse.ArgumentParser:
+    """Flags that override ``train:`` settings, plus ``--out``, ``--resume`` and ``-v``.
+
+    ``default_out`` only words the ``--out`` help: the codec CLI picks the folder itself.
+    """
     p = parser
-    p.add_argument("--out", default=None, help="run folder (default runs/<config name>)")
+    p.add_argument("--out", default=None, help=f"run folder (default {default_out})")
     p.add_argument("--data", default=None, help="training audio: folder, file list or dataset:<name>[:<split>]")
     p.add_argument("--valid-data", default=None, help="validation audio (same forms)")
     p.add_argument("--dataset-root", default=None, help="root folder for dataset:<name> specs")
@@ -53,11 +66,15 @@ def setup_logging(verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
 
 
-def run_training(task: TrainTask, cfg: TrainConfig, out_dir: Path, resume: Optional[str] = None,
-                 config_raw: Optional[dict] = None):
-    """Build the Trainer, resume when asked (``"latest"`` or a state file), train; returns the TrainSummary."""
-    from apcodec.training.trainer import Trainer
+def report_usage_error(exc: BaseException) -> int:
+    """Print a bad config/argument error as one ``error:`` line; returns the usage exit code."""
+    print(f"error: {exc}", file=sys.stderr)
+    return int(getattr(exc, "exit_code", EXIT_USAGE))
 
+
+def run_training(task: TrainTask, cfg: TrainConfig, out_dir: Path, resume: Optional[str] = None,
+                 config_raw: Optional[dict] = None) -> TrainSummary:
+    """Build the Trainer, resume when asked (``"latest"`` or a state file), train; returns the TrainSummary."""
     trainer = Trainer(task, cfg, out_dir, config_raw=config_raw)
     if resume is not None and not trainer.resume(None if resume == "latest" else resume):
         LOG.info("--resume: no checkpoint in %s yet, starting from scratch", Path(out_dir) / "checkpoints")

@@ -2,7 +2,7 @@
 
 A task owns the model: it builds the named modules, says which optimizer trains which modules
 and in which order the optimizer steps run, and computes each step's loss. The
-:class:`~apcodec.training.trainer.Trainer` owns everything else: data, devices, DDP, autocast,
+:class:`~codecbench.training.trainer.Trainer` owns everything else: data, devices, DDP, autocast,
 ``torch.compile``, optimizers/schedulers, checkpoints, resume, logging and validation.
 
 Per iteration the trainer does::
@@ -20,7 +20,7 @@ DDP/compile-wrapped), ``run.raw[name]`` the plain modules (for attributes and he
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -35,9 +35,9 @@ class StepContext:
     Attributes:
         modules: callables for forward passes (DDP/compiled wrappers when enabled).
         raw: the underlying ``nn.Module`` objects, by the same names.
-        local: compiled (when enabled) but not DDP-wrapped modules: call these for forward passes
-            whose gradients must NOT be all-reduced (e.g. discriminators inside the generator step,
-            whose gradients are discarded anyway).
+        local: compiled (when enabled) but not DDP-wrapped modules (default: ``raw``): call these
+            for forward passes whose gradients must NOT be all-reduced (e.g. discriminators inside
+            the generator step, whose gradients are discarded anyway).
         step: iterations completed before this one.
         epoch: current epoch.
         device: the device batches live on.
@@ -48,10 +48,10 @@ class StepContext:
     step: int
     epoch: int
     device: torch.device
-    local: Optional[Mapping[str, nn.Module]] = None
+    local: Mapping[str, nn.Module] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.local is None:
+        if not self.local:
             self.local = self.raw
 
 
@@ -89,7 +89,7 @@ class TrainTask(ABC):
         """Hook after modules are on the device (load initial weights, build loss modules...)."""
 
     def make_optimizer(self, name: str, params: list[nn.Parameter], cfg: Any) -> torch.optim.Optimizer:
-        """AdamW from :class:`~apcodec.training.config.TrainConfig` (paper settings by default)."""
+        """AdamW from :class:`~codecbench.training.config.TrainConfig` (paper settings by default)."""
         return torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
     def train_mode(self, modules: Mapping[str, nn.Module]) -> None:
