@@ -53,6 +53,17 @@ def test_row_thumbnails_share_frequency_axis_and_colour_scale(tmp_path):
     assert not np.allclose(images[0][:34], GREY, atol=2 / 255)
 
 
+def test_a_tone_sits_at_the_same_height_whatever_the_output_rate(tmp_path):
+    t16, t8 = np.arange(16000) / 16000, np.arange(8000) / 8000
+    tone16 = 0.5 * np.sin(2 * np.pi * 2000 * t16)
+    tone8 = 0.5 * np.sin(2 * np.pi * 2000 * t8)
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    row_spectrograms([(tone16, 16000), (tone8, 8000)], 16000, paths)
+    lower = 36  # rows below 4 kHz (the 8 kHz output's band); above it is the grey "no content"
+    rows = [lower + int(np.argmax(plt.imread(p)[lower:, :, :3].mean(axis=(1, 2)))) for p in paths]
+    assert rows[0] == rows[1] == pytest.approx(71 - 2000 / 8000 * 71, abs=1)
+
+
 def test_demo_page_labels_the_thumbnail_axes(run, tmp_path):
     out = build_report(run, tmp_path / "site", options=ReportOptions(bootstrap=200))
     demo = next(out.glob("demo_*_1.html")).read_text()
