@@ -64,6 +64,15 @@ def _lexical_relative(rel: str | Path) -> str:
     return text
 
 
+def _old_codecbench_page(path: Path) -> bool:
+    """True for an ``index.html`` that codecbench generated before sites carried a marker."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as fh:
+            return '<meta name="generator" content="codecbench' in fh.read(4096)
+    except OSError:
+        return False
+
+
 class OwnedOutputDir:
     """An output folder in which codecbench replaces or removes only what it wrote itself.
 
@@ -101,8 +110,10 @@ class OwnedOutputDir:
             if data.get("tool") != tool:
                 raise OutputDirError(f"{root}: holds a codecbench {data.get('tool')} output, not a {tool} one; {fix}")
         elif root.is_dir() and any(root.iterdir()):
+            older = " (it looks like a report of an older codecbench: delete it yourself if nothing of yours is in it)" \
+                if _old_codecbench_page(root / "index.html") else ""
             raise OutputDirError(f"{root}: not empty and not written by codecbench (no {SITE_MARKER}); "
-                                 f"{fix} (nothing there was changed)")
+                                 f"{fix}{older} (nothing there was changed)")
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -182,7 +193,9 @@ class AllowedRoots:
         roots = [run_dir, run_dir / "cache"]
         cache = suite.get("cache")
         if isinstance(cache, str) and cache:
-            roots.append(Path(cache) if Path(cache).is_absolute() else run_dir / cache)
+            # The runner takes a relative ``cache:`` from the working directory; the decoded paths it
+            # stores are absolute, so the same folder is found when the report runs from there too.
+            roots.append(Path(cache))
             if not Path(cache).is_absolute() and manifest.get("suite_path"):
                 roots.append(Path(str(manifest["suite_path"])).parent / cache)
         for section in ("datasets", "codecs"):

@@ -73,6 +73,32 @@ def test_rebuild_replaces_only_listed_files_and_keeps_users_own(run, tmp_path):
     assert set(after) - first == {"audio/my_recording.wav", "notes.txt", "my_page.html"}
 
 
+def test_a_build_that_fails_half_way_still_records_what_it_wrote(run, tmp_path, monkeypatch):
+    import codecbench.report.build as build
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    site = tmp_path / "site"
+    monkeypatch.setattr(build, "rd_plot", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        build_report(run, site, options=ReportOptions(**FAST))
+    written = set(_snapshot(site)) - {SITE_MARKER}
+    assert written and set(json.loads((site / SITE_MARKER).read_text())["files"]) >= written
+    monkeypatch.undo()
+    (site / "notes.txt").write_text("mine")
+    build_report(run, site, options=ReportOptions(**FAST))  # our half-written files are replaced, not refused
+    assert (site / "index.html").is_file() and (site / "notes.txt").read_text() == "mine"
+
+
+def test_an_older_codecbench_report_is_named_as_such(tmp_path, run):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "index.html").write_text('<html><meta name="generator" content="codecbench 0.0.9"></html>')
+    with pytest.raises(StorageError, match="older codecbench"):
+        build_report(run, old, options=ReportOptions(**FAST))
+
+
 def test_user_file_at_a_path_the_report_wants_is_refused(run, tmp_path):
     site = tmp_path / "site"
     build_report(run, site, options=ReportOptions(**FAST))
