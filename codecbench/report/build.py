@@ -21,7 +21,7 @@ import jinja2
 from codecbench import __version__
 from codecbench.paths import AllowedRoots, OwnedOutputDir, safe_component
 from codecbench.report.assets import AudioCopier, folder_size, human_size
-from codecbench.report.demo import build_demo_rows, fmt, select_utterances
+from codecbench.report.demo import build_demo_rows, fmt, fmt_ci, fmt_kbps, fmt_p, select_utterances
 from codecbench.report.options import ReportOptions
 from codecbench.report.plots import rd_plot
 from codecbench.report.tables import DatasetSummary, metric_meta, resolve_anchor, summarise
@@ -57,6 +57,10 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    env.filters["fmt_ci"] = fmt_ci
+    env.filters["kbps"] = fmt_kbps
+    env.filters["pval"] = fmt_p
+    env.filters["g"] = lambda v: f"{v:.3g}"
     env.filters["finite"] = lambda v: v is not None and isinstance(v, (int, float)) and math.isfinite(v)
     env.filters["sortkey"] = lambda v: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
     return env

@@ -15,6 +15,7 @@ from scipy import signal
 from codecbench.report import ReportOptions, build_report
 from codecbench.report.build import selection_text
 from codecbench.report.cli import main as cli_main
+from codecbench.report.demo import fmt, fmt_ci, fmt_kbps, fmt_p
 from codecbench.report.plots import row_spectrograms
 from codecbench.report.sample_run import make_synthetic_run
 from codecbench.store import ItemResult, ResultStore
@@ -68,7 +69,7 @@ def test_demo_page_labels_the_thumbnail_axes(run, tmp_path):
     out = build_report(run, tmp_path / "site", options=ReportOptions(bootstrap=200))
     demo = next(out.glob("demo_*_1.html")).read_text()
     assert demo.count('class="spec-key"') == 3
-    assert "0–8.00 kHz (reference Nyquist)" in demo and "dBFS" in demo
+    assert "0–8 kHz (reference Nyquist)" in demo and "dBFS" in demo
     assert demo.count('<span class="f-axis"') == demo.count('<img class="spec"') > 0
     sizes = {plt.imread(p).shape for p in (out / "spec").rglob("*.png")}
     assert sizes == {(72, 240, 4)}
@@ -124,3 +125,23 @@ def test_wide_tables_sit_in_scroll_containers(run, tmp_path):
     assert index.count('<table class="plain">') == index.count('<div class="table-scroll">\n<table class="plain">')
     css = (out / "static" / "report.css").read_text()
     assert re.search(r"\.table-scroll \{[^}]*overflow-x:auto", css)
+
+
+def test_numbers_carry_the_same_significant_digits_at_every_magnitude():
+    assert [fmt(v) for v in (12.345, 1.2345, 0.012345, 1234.6, -3.456, 9.996, 0.0)] == \
+        ["12.3", "1.23", "0.0123", "1235", "-3.46", "10.0", "0"]
+    assert fmt(float("nan")) == "—" and fmt(None) == "—"
+    assert fmt_ci(0.0512, 3.2104) == "0.05" and fmt_ci(0.26, 12.34) == "0.3"
+    assert fmt_ci(0.0004, 3.21) == "0.0004"  # would round to 0.00: one significant digit instead
+    assert [fmt_kbps(v) for v in (6.0, 4.5, 24.0, 6.0612)] == ["6", "4.5", "24", "6.06"]
+    assert fmt_p(0.0312) == "0.031" and fmt_p(2e-7) == "< 0.001"
+
+
+def test_metric_table_pairs_each_mean_with_a_ci_of_its_decimals(run, tmp_path):
+    out = build_report(run, tmp_path / "site", options=ReportOptions(bootstrap=200, spectrograms=False))
+    metrics = next(out.glob("metrics_*.html")).read_text()
+    pairs = re.findall(r"(-?\d+(?:\.(\d+))?) <span class=\"ci\">± (\d+(?:\.(\d+))?)</span>", metrics)
+    assert len(pairs) >= 8
+    for _, mean_dec, half, half_dec in pairs:
+        assert len(half_dec) == len(mean_dec) or float(half) < 10 ** -len(mean_dec)
+    assert '<td data-sort="6.0">6</td>' in metrics
