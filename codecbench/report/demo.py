@@ -135,10 +135,46 @@ def _row_thumbnails(sources: list[tuple[DemoCell, Optional[str], str]], copier: 
     return scale
 
 
-def fmt(value: float, digits: int = 3) -> str:
-    """Compact number for tables: 3 significant decimals, '—' for NaN."""
+def _decimals(value: float, digits: int) -> int:
+    """Decimals that show ``value`` with ``digits`` significant digits (after rounding to them)."""
+    rounded = float(f"{value:.{digits - 1}e}")
+    return max(0, digits - 1 - math.floor(math.log10(abs(rounded))))
+
+
+def fmt(value: Optional[float], digits: int = 3) -> str:
+    """Every table number with the same ``digits`` significant digits (never scientific), '—' for NaN.
+
+    The same rule for every magnitude keeps columns comparable: 12.3, 1.23, 0.0123, 1235.
+    """
     if value is None or not math.isfinite(value):
         return "—"
-    if abs(value) >= 100:
-        return f"{value:.1f}"
-    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.2f}"
+    if value == 0:
+        return "0"
+    return f"{value:.{_decimals(value, digits)}f}"
+
+
+def fmt_ci(half_width: Optional[float], mean: Optional[float], digits: int = 3) -> str:
+    """A CI half-width with as many decimals as its mean (``3.21 ± 0.05``); one significant digit
+    instead when those decimals would round it to zero."""
+    if half_width is None or not math.isfinite(half_width):
+        return "—"
+    if mean is None or not math.isfinite(mean) or mean == 0:
+        return fmt(half_width, digits)
+    decimals = _decimals(mean, digits)
+    if half_width != 0 and round(half_width, decimals) == 0:
+        return fmt(half_width, 1)
+    return f"{half_width:.{decimals}f}"
+
+
+def fmt_kbps(value: Optional[float]) -> str:
+    """A bitrate as declared (``6``, ``4.5``, ``12``), or measured to 3 significant digits."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:g}" if float(value).is_integer() or len(f"{value:g}") <= 4 else fmt(value)
+
+
+def fmt_p(value: Optional[float]) -> str:
+    """A p-value with two significant digits, ``< 0.001`` below that."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return "< 0.001" if value < 0.001 else fmt(value, 2)
