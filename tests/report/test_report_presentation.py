@@ -68,7 +68,8 @@ def test_a_tone_sits_at_the_same_height_whatever_the_output_rate(tmp_path):
 def test_demo_page_labels_the_thumbnail_axes(run, tmp_path):
     out = build_report(run, tmp_path / "site", options=ReportOptions(bootstrap=200))
     demo = next(out.glob("demo_*_1.html")).read_text()
-    assert demo.count('class="spec-key"') == 3
+    assert demo.count('class="spec-key"') == 3  # one key per row, in the reference's cell
+    assert '<th class="utt" scope="row">u1</th>' in demo  # the row header stays the bare id
     assert "0–8 kHz (reference Nyquist)" in demo and "dBFS" in demo
     assert demo.count('<span class="f-axis"') == demo.count('<img class="spec"') > 0
     sizes = {plt.imread(p).shape for p in (out / "spec").rglob("*.png")}
