@@ -38,7 +38,8 @@ class AudioCopier:
     Attributes:
         site: the owned report folder; returned paths are relative to it, with forward slashes.
         allowed: folders a source may come from.
-        audio_format: ``flac`` or ``wav`` (re-encoded losslessly at 24 bits) or ``copy`` (as is).
+        audio_format: ``flac`` or ``wav`` (re-encoded losslessly: 16-bit sources stay 16-bit, float
+            and 24-bit sources become 24-bit) or ``copy`` (as is).
         warnings: one line per file left out (outside the allowed folders, or unreadable).
     """
 
@@ -91,9 +92,10 @@ class AudioCopier:
                 dest = self.site.path(rel)
                 shutil.copyfile(src, dest)
             else:
+                subtype = sf.info(src).subtype
                 data, rate = sf.read(src, dtype="float64", always_2d=True)
                 dest = self.site.path(rel)
-                self._encode(data, rate, dest, src)
+                self._encode(data, rate, dest, src, "PCM_16" if subtype in ("PCM_16", "PCM_S8", "PCM_U8") else "PCM_24")
         except AUDIO_READ_ERRORS as exc:
             self._done[key] = None
             self._why[key] = "audio file unreadable (damaged?), left out"
@@ -105,12 +107,13 @@ class AudioCopier:
         self._done[key] = rel
         return rel
 
-    def _encode(self, data: np.ndarray, rate: int, dest: Path, src: Path) -> None:
-        """FLAC and 24-bit WAV hold integers: float audio is quantised to 24 bits (clipped to [-1, 1))."""
+    def _encode(self, data: np.ndarray, rate: int, dest: Path, src: Path, subtype: str) -> None:
+        """Lossless for 16-bit sources (kept at 16 bits); float and 24-bit audio go to 24 bits, and
+        float beyond full scale is clipped to [-1, 1) (integer formats cannot hold it)."""
         if np.abs(data).max(initial=0.0) >= 1.0:
             self.clipped_files.append(str(src))
         fmt = "FLAC" if self.audio_format == "flac" else "WAV"
-        sf.write(dest, np.clip(data, -1.0, 1.0 - 2.0 ** -23), rate, subtype="PCM_24", format=fmt)
+        sf.write(dest, np.clip(data, -1.0, 1.0 - 2.0 ** -23), rate, subtype=subtype, format=fmt)
 
     @property
     def n_files(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -114,6 +115,16 @@ def test_report_audio_is_flac_by_default_and_wav_on_request(run, tmp_path):
     wavs = list((tmp_path / "wav" / "audio").rglob("*.*"))
     assert wavs and {p.suffix for p in wavs} == {".wav"}
     assert {sf.info(p).subtype for p in wavs} == {"PCM_24"}
+    # A 16-bit source stays 16-bit and bit-exact, instead of growing to 24 bits.
+    pcm16 = Path(shutil.copytree(run, tmp_path / "run16"))
+    for path in (pcm16 / "decoded").glob("*.wav"):
+        data, rate = sf.read(path, dtype="float32")
+        sf.write(path, data, rate, subtype="PCM_16")
+    out16 = build_report(pcm16, tmp_path / "flac16", options=ReportOptions(bootstrap=200, spectrograms=False))
+    flac16 = sorted((out16 / "audio").glob("*/codecs/*/*.flac"))
+    assert flac16 and {sf.info(p).subtype for p in flac16} == {"PCM_16"}
+    decoded = {sf.read(p, dtype="int16")[0].tobytes() for p in (pcm16 / "decoded").glob("*.wav")}
+    assert all(sf.read(p, dtype="int16")[0].tobytes() in decoded for p in flac16)
     demo = next((tmp_path / "wav").glob("demo_*_1.html")).read_text()
     assert ".flac" not in demo and demo.count('.wav"') == len(re.findall(r"<audio ", demo))
 
