@@ -90,8 +90,13 @@ class OwnedOutputDir:
         self.written: set[str] = set()
 
     @classmethod
-    def claim(cls, root: Path | str, tool: str, option: str = "--out") -> "OwnedOutputDir":
-        """Take ``root`` for ``tool`` (``report``, ``listen``), creating it; refuse a foreign folder."""
+    def claim(cls, root: Path | str, tool: str, option: str = "--out", exclusive: bool = True) -> "OwnedOutputDir":
+        """Take ``root`` for ``tool`` (``report``, ``listen``), creating it; refuse a foreign folder.
+
+        ``exclusive=False`` (a few fixed-name files, e.g. an analysis written next to the results
+        it read) accepts a non-empty folder without a marker, but still never replaces a file
+        that codecbench did not write.
+        """
         root = Path(root)
         fix = f"choose an empty or new folder with {option}"
         if root.exists() and not root.is_dir():
@@ -109,7 +114,7 @@ class OwnedOutputDir:
                 raise OutputDirError(f"{marker}: damaged ownership marker ({exc}); {fix}") from None
             if data.get("tool") != tool:
                 raise OutputDirError(f"{root}: holds a codecbench {data.get('tool')} output, not a {tool} one; {fix}")
-        elif root.is_dir() and any(root.iterdir()):
+        elif exclusive and root.is_dir() and any(root.iterdir()):
             older = " (it looks like a report of an older codecbench: delete it yourself if nothing of yours is in it)" \
                 if _old_codecbench_page(root / "index.html") else ""
             raise OutputDirError(f"{root}: not empty and not written by codecbench (no {SITE_MARKER}); "

@@ -57,3 +57,41 @@ def test_rebuild_keeps_users_files_and_removes_only_its_old_stimuli(run, tmp_pat
     audio = {f for f in after if f.startswith("audio/")} - {"audio/my_take.wav"}
     assert audio == ours  # the 3-item test's other stimuli are gone, nothing else of ours is left
     assert not (out / "audio" / "t03").exists()
+
+
+def _mushra_result(test_id: str, listener: str) -> dict:
+    trials = [{"trial": f"t{i}", "item": item, "dataset": "synthetic", "position": i,
+               "order": ["reference", "Alpha_3", "anchor_lp7000", "anchor_lp3500"], "played": [], "time_ms": 1000,
+               "ratings": {"reference": 100, "Alpha_3": 60 + i, "anchor_lp7000": 40, "anchor_lp3500": 10}}
+              for i, item in enumerate(("u1", "u2"))]
+    return {"format": "codecbench-listening-results", "version": 1, "test_id": test_id, "test": "mushra", "seed": 0,
+            "listener": listener, "started": "x", "finished": "y", "completed": True, "user_agent": "t",
+            "trials": trials}
+
+
+def test_analysis_beside_the_results_keeps_them_and_a_hostile_test_id_stays_inside(tmp_path):
+    from codecbench.listening import analyze
+
+    folder = tmp_path / "a" / "b" / "results"
+    folder.mkdir(parents=True)
+    files = []
+    for name in ("l1", "l2"):
+        files.append(folder / f"{name}.json")
+        files[-1].write_text(json.dumps(_mushra_result("../../../evil", name)))
+    (folder / "notes.txt").write_text("session log\n")
+    before = _files(folder)
+    analyze(files, folder)  # written next to the results it read: allowed, nothing of theirs replaced
+    after = _files(folder)
+    assert all(after[k] == v for k, v in before.items())
+    new = set(after) - set(before)
+    assert {"summary.json", "conditions.csv", "listeners.csv", SITE_MARKER} <= new
+    assert all(len(Path(f).parts) == 1 for f in new), new  # plain names in the folder itself
+    assert not (tmp_path / "a" / "evil.png").exists()
+    assert [f for f in new if f.endswith(".png")] and not [p for p in tmp_path.rglob("*.png") if p.parent != folder]
+    # A summary.json the user wrote themselves is not replaced.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "summary.json").write_text('{"mine": true}')
+    with pytest.raises(StorageError, match="summary.json: exists and was not written by codecbench"):
+        analyze(files, other)
+    assert (other / "summary.json").read_text() == '{"mine": true}'
