@@ -427,18 +427,43 @@ def duplicate_conditions(frame: pd.DataFrame) -> list[DuplicateGroup]:
 
 
 def decimals(value: float, digits: int = 3) -> int:
-    """Decimal places that show ``value`` with ``digits`` significant digits (0 for large values)."""
+    """Decimal places that show ``value`` with ``digits`` significant digits (0 for large values).
+
+    The magnitude is taken after rounding, so 9.996 shows as 10.0, not 10.00.
+    """
     if not math.isfinite(value) or value == 0.0:
         return digits - 1
-    return max(0, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    rounded = float(f"{value:.{digits - 1}e}")
+    return max(0, digits - 1 - int(math.floor(math.log10(abs(rounded)))))
+
+
+def format_number(value: Optional[float], digits: int = 3) -> str:
+    """A table number with ``digits`` significant digits, never scientific; '—' for NaN."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if value == 0:
+        return "0"
+    return f"{value:.{decimals(value, digits)}f}"
+
+
+def format_half_width(half_width: Optional[float], mean: Optional[float], digits: int = 3) -> str:
+    """A CI half-width at its mean's decimal place (``3.21 ± 0.05``); one significant digit
+    instead when that place would round it to zero."""
+    if half_width is None or not math.isfinite(half_width):
+        return "—"
+    if mean is None or not math.isfinite(mean) or mean == 0:
+        return format_number(half_width, digits)
+    dec = decimals(mean, digits)
+    if half_width != 0 and round(half_width, dec) == 0:
+        return format_number(half_width, 1)
+    return f"{half_width:.{dec}f}"
 
 
 def format_estimate(est: Estimate, digits: int = 3) -> str:
-    """``mean ± half-width`` with the mean at ``digits`` significant digits and the half-width
-    at the same decimal place, so every table (CLI and report) prints numbers alike."""
+    """``mean ± half-width`` by the rules above, so every table (CLI and report) prints numbers alike."""
     if not math.isfinite(est.mean):
         return "n/a"
-    dec = decimals(est.mean, digits)
+    mean = f"{est.mean:.{decimals(est.mean, digits)}f}"
     if not (math.isfinite(est.lo) and math.isfinite(est.hi)):
-        return f"{est.mean:.{dec}f}"
-    return f"{est.mean:.{dec}f} ± {(est.hi - est.lo) / 2:.{dec}f}"
+        return mean
+    return f"{mean} ± {format_half_width((est.hi - est.lo) / 2, est.mean, digits)}"

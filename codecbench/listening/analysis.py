@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 
 from scipy import stats
 
+from codecbench.paths import OwnedOutputDir, safe_component
 from codecbench.stats import t_ci
 
 RESULTS_FORMAT = "codecbench-listening-results"
@@ -120,10 +121,13 @@ def _condition_stats(scores: dict[str, list[float]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["mean"] if math.isfinite(r["mean"]) else math.inf)
 
 
-def _plot(summary: dict[str, Any], out_dir: Path) -> list[str]:
+def _plot(summary: dict[str, Any], site: OwnedOutputDir) -> list[str]:
     from codecbench.report.plots import bar_plot
 
-    base = out_dir / f"{summary['test']}_{summary['test_id']}"
+    stem = safe_component(f"{summary['test']}_{summary['test_id']}")  # the test id comes from a results file
+    for ext in (".png", ".svg"):
+        site.path(stem + ext)
+    base = site.root / stem
     if summary["conditions"]:
         rows = summary["conditions"]
         ylim = (0.0, 100.0) if summary["test"] == "mushra" else (1.0, 5.0)
@@ -151,10 +155,14 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def _write_outputs(tests: list[dict[str, Any]], out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the summary, CSVs and plots into ``out_dir``; files there that codecbench did not write
+    (the results JSONs, a user's notes) are never replaced, and plots of tests no longer in the
+    summary are not deleted (the summary merges earlier tests)."""
+    site = OwnedOutputDir.claim(out_dir, "listen-analysis", exclusive=False)
+    site.written |= set(site.previous)  # merged summaries keep referring to earlier tests' plots
     for summary in tests:
-        summary["plots"] = _plot(summary, out_dir)
-    path = out_dir / "summary.json"
+        summary["plots"] = _plot(summary, site)
+    path = site.path("summary.json")
     merged = tests
     if path.is_file():  # keep other tests already analysed into this folder
         try:
@@ -165,19 +173,20 @@ def _write_outputs(tests: list[dict[str, Any]], out_dir: Path) -> Path:
         merged = [t for t in old if t.get("test_id") not in ids] + tests
     path.write_text(json.dumps(_nan_to_none({"format": SUMMARY_FORMAT, "version": 1, "tests": merged}), indent=2),
                     encoding="utf-8")
-    with open(out_dir / "conditions.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(site.path("conditions.csv"), "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["test", "test_id", "condition", "mean", "ci_lo", "ci_hi", "n"])
         for s in merged:
             for r in s.get("conditions", []):
                 w.writerow([s["test"], s["test_id"], r["condition"], r["mean"], r["lo"], r["hi"], r["n"]])
-    with open(out_dir / "listeners.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(site.path("listeners.csv"), "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["test", "test_id", "listener", "file", "trials", "completed", "excluded", "reason"])
         for s in merged:
             for l in s.get("listeners", []):
                 w.writerow([s["test"], s["test_id"], l["listener"], l["file"], l["trials"], l["completed"],
                             l["excluded"], l["reason"]])
+    site.commit()
     return path
 
 

@@ -13,7 +13,7 @@ import itertools
 import json
 import shutil
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import jinja2
 import numpy as np
@@ -21,8 +21,12 @@ import soundfile as sf
 
 from codecbench.audio import resample
 from codecbench.listening.stimuli import ANCHORS, prepare_trial
+from codecbench.paths import OwnedOutputDir
 from codecbench.report.tables import codec_order
 from codecbench.results import condition_label, load_manifest, load_results
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 TESTS = ("mushra", "ab", "mos")
@@ -96,8 +100,20 @@ def build_listening_test(run_dir: Path | str, test: str = "mushra", items: Optio
         usable = [u for i, u in enumerate(usable) if i in keep]
 
     test_id = _token(str(manifest.get("created", run_dir.name)), test, str(seed), *chosen, *usable)
-    shutil.rmtree(out / "audio", ignore_errors=True)
-    (out / "audio").mkdir(parents=True, exist_ok=True)
+    site = OwnedOutputDir.claim(out, "listen")
+    try:
+        _write_test(site, sub, usable, chosen, test, test_id, seed, manifest, run_dir, target_lufs, max_seconds)
+    except BaseException:
+        site.abandon()
+        raise
+    site.commit()
+    return out
+
+
+def _write_test(site: OwnedOutputDir, sub: "pd.DataFrame", usable: list[str], chosen: list[str], test: str,
+                test_id: str, seed: int, manifest: dict, run_dir: Path, target_lufs: float,
+                max_seconds: Optional[float]) -> None:
+    """Write the stimuli, config, page and static files, every one through ``site`` (so they are ours)."""
     trials = []
     for t_i, utt in enumerate(usable):
         grp = sub[sub["utterance"].astype(str) == utt]
@@ -114,11 +130,10 @@ def build_listening_test(run_dir: Path | str, test: str = "mushra", items: Optio
         def write(cond: str, audio: np.ndarray, tag: str = "") -> dict:
             token = _token(test_id, trial_id, cond, tag)
             rel = f"audio/{trial_id}/{token}.wav"
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            sf.write(out / rel, audio, rate, subtype="PCM_24")
+            sf.write(site.path(rel), audio, rate, subtype="PCM_24")
             return {"id": token, "condition": cond, "src": rel}
 
-        base = {"item": utt, "dataset": dataset, "sample_rate": rate, "seconds": round(len(stimuli["reference"]) / rate, 3)}
+        base = {"item": utt, "dataset": str(grp["dataset"].iloc[0]), "sample_rate": rate, "seconds": round(len(stimuli["reference"]) / rate, 3)}
         if test == "mushra":
             hidden = ["reference"] + chosen + list(ANCHORS)
             trials.append({**base, "id": trial_id, "reference": write("reference", stimuli["reference"], "open")["src"],
@@ -137,14 +152,15 @@ def build_listening_test(run_dir: Path | str, test: str = "mushra", items: Optio
               "title": f"{test.upper()} listening test: {manifest.get('suite', {}).get('name', run_dir.name)}",
               "conditions": chosen, "anchors": list(ANCHORS) if test == "mushra" else [],
               "require_one_100": test == "mushra", "target_lufs": target_lufs, "trials": trials}
-    (out / "test_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    shutil.rmtree(out / "static", ignore_errors=True)
-    shutil.copytree(HERE / "static", out / "static")
+    site.path("test_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    for src in sorted((HERE / "static").rglob("*")):
+        if src.is_file():
+            shutil.copyfile(src, site.path(Path("static") / src.relative_to(HERE / "static")))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    (out / "index.html").write_text(env.get_template("listen.html").render(config=config), encoding="utf-8")
+    site.path("index.html").write_text(env.get_template("listen.html").render(config=config), encoding="utf-8")
     if test == "mushra":
         from codecbench.listening.webmushra import write_webmushra_config
 
-        write_webmushra_config(config, out / "webmushra" / "config.yaml")
-    return out
+        site.path("webmushra/README.txt")  # written beside the config
+        write_webmushra_config(config, site.path("webmushra/config.yaml"))

@@ -1,14 +1,14 @@
-"""Audio files of a report folder: safe names, copy or lossless FLAC re-encoding, size accounting.
+"""Audio files of a report folder: checked sources, FLAC/WAV re-encoding or copies, size accounting.
 
-Names of copied files never contain user text verbatim: utterance ids and codec labels can hold
-anything (slashes, quotes, markup), so they are reduced to ``[A-Za-z0-9._-]`` and suffixed with
-a short hash of the original, which also keeps two ids that sanitise alike apart.
+File names never contain user text verbatim: utterance ids and codec labels go through
+:func:`codecbench.paths.safe_component`. Sources come from the run's database, so a source is
+read only when it lies inside the run dir, its cache or the suite's data folders
+(:class:`~codecbench.paths.AllowedRoots`); an unreadable (corrupt) file is left out with a
+warning instead of stopping the whole report.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +17,10 @@ from typing import Optional
 import numpy as np
 import soundfile as sf
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+from codecbench.paths import AllowedRoots, OwnedOutputDir
 
-
-def safe_name(text: str, max_len: int = 48) -> str:
-    """A file-name-safe, collision-resistant stem for arbitrary ``text``."""
-    stem = _UNSAFE.sub("_", str(text)).strip("._-")[:max_len] or "x"
-    digest = hashlib.sha1(str(text).encode("utf-8")).hexdigest()[:8]
-    return f"{stem}-{digest}"
+# Errors soundfile raises for a file it cannot decode (truncated, garbage, unknown format).
+AUDIO_READ_ERRORS = (sf.LibsndfileError, RuntimeError, ValueError, EOFError, OSError)
 
 
 def human_size(n_bytes: float) -> str:
@@ -37,51 +33,91 @@ def human_size(n_bytes: float) -> str:
 
 @dataclass
 class AudioCopier:
-    """Copies (or FLAC-encodes) source audio under ``root`` once each and counts the bytes.
+    """Places source audio in the report folder once each and counts the bytes.
 
     Attributes:
-        root: the report folder; returned paths are relative to it, with forward slashes.
-        audio_format: ``copy`` or ``flac``.
+        site: the owned report folder; returned paths are relative to it, with forward slashes.
+        allowed: folders a source may come from.
+        audio_format: ``flac`` or ``wav`` (re-encoded losslessly: 16-bit sources stay 16-bit, float
+            and 24-bit sources become 24-bit) or ``copy`` (as is).
+        warnings: one line per file left out (outside the allowed folders, or unreadable).
     """
 
-    root: Path
-    audio_format: str = "copy"
+    site: OwnedOutputDir
+    allowed: AllowedRoots
+    audio_format: str = "flac"
     source_bytes: int = 0
     written_bytes: int = 0
     clipped_files: list[str] = field(default_factory=list)
-    _done: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    _done: dict[str, Optional[str]] = field(default_factory=dict)
+    _why: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.site.root
+
+    def usable(self, source: Optional[str]) -> bool:
+        """True when ``source`` is an existing file inside the allowed folders (warns once if outside)."""
+        if not source or not Path(source).is_file():
+            return False
+        if self.allowed.allows(source):
+            return True
+        key = str(Path(source).resolve())
+        if key not in self._why:
+            self._why[key] = "outside the run's folders, left out"
+            self.warnings.append(f"warning: {source}: the database names a file outside the run dir, its cache "
+                                 "and the suite's data folders; left out of the report")
+        return False
+
+    def reason(self, source: Optional[str]) -> str:
+        """Why ``source`` has no player (for the cell's note)."""
+        if source and str(Path(source).resolve()) in self._why:
+            return self._why[str(Path(source).resolve())]
+        return "audio not found"
 
     def add(self, source: Optional[str], folder: str, stem: str) -> Optional[str]:
-        """Place ``source`` at ``folder/stem.<ext>`` and return its relative URL (None if missing)."""
-        if not source or not Path(source).is_file():
+        """Place ``source`` at ``folder/stem.<ext>`` and return its relative URL (None if left out)."""
+        if not self.usable(source):
             return None
-        key = str(Path(source).resolve())
+        src = Path(source)
+        key = str(src.resolve())
         if key in self._done:
             return self._done[key]
-        src = Path(source)
-        ext = ".flac" if self.audio_format == "flac" else src.suffix.lower()
+        ext = {"flac": ".flac", "wav": ".wav"}.get(self.audio_format, src.suffix.lower())
         rel = f"{folder}/{stem}{ext}"
-        dest = self.root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if self.audio_format == "flac" and src.suffix.lower() != ".flac":
-            self._encode_flac(src, dest)
-        else:
-            shutil.copyfile(src, dest)
+        try:
+            if self.audio_format == "copy":
+                sf.info(src)  # a file the browser cannot play either is left out, not copied
+                dest = self.site.path(rel)
+                shutil.copyfile(src, dest)
+            else:
+                subtype = sf.info(src).subtype
+                data, rate = sf.read(src, dtype="float64", always_2d=True)
+                dest = self.site.path(rel)
+                self._encode(data, rate, dest, src, "PCM_16" if subtype in ("PCM_16", "PCM_S8", "PCM_U8") else "PCM_24")
+        except AUDIO_READ_ERRORS as exc:
+            self._done[key] = None
+            self._why[key] = "audio file unreadable (damaged?), left out"
+            self.warnings.append(f"warning: {src}: cannot read the audio ({str(exc).splitlines()[0] if str(exc) else exc!r}); "
+                                 "left out of the report (rerun `codecbench run` to recompute damaged cache entries)")
+            return None
         self.source_bytes += src.stat().st_size
         self.written_bytes += dest.stat().st_size
         self._done[key] = rel
         return rel
 
-    def _encode_flac(self, src: Path, dest: Path) -> None:
-        """FLAC holds integers only: float audio is quantised to 24 bits (clipped to [-1, 1))."""
-        data, rate = sf.read(src, dtype="float64", always_2d=True)
+    def _encode(self, data: np.ndarray, rate: int, dest: Path, src: Path, subtype: str) -> None:
+        """Lossless for 16-bit sources (kept at 16 bits); float and 24-bit audio go to 24 bits, and
+        float beyond full scale is clipped to [-1, 1) (integer formats cannot hold it)."""
         if np.abs(data).max(initial=0.0) >= 1.0:
             self.clipped_files.append(str(src))
-        sf.write(dest, np.clip(data, -1.0, 1.0 - 2.0 ** -23), rate, subtype="PCM_24", format="FLAC")
+        fmt = "FLAC" if self.audio_format == "flac" else "WAV"
+        sf.write(dest, np.clip(data, -1.0, 1.0 - 2.0 ** -23), rate, subtype=subtype, format=fmt)
 
     @property
     def n_files(self) -> int:
-        return len(self._done)
+        return sum(1 for v in self._done.values() if v)
 
 
 def folder_size(path: Path) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -18,8 +19,9 @@ from typing import Any, Optional
 import jinja2
 
 from codecbench import __version__
-from codecbench.report.assets import AudioCopier, folder_size, human_size, safe_name
-from codecbench.report.demo import build_demo_rows, fmt, select_utterances
+from codecbench.paths import AllowedRoots, OwnedOutputDir, safe_component
+from codecbench.report.assets import AudioCopier, folder_size, human_size
+from codecbench.report.demo import build_demo_rows, fmt, fmt_ci, fmt_kbps, fmt_p, select_utterances
 from codecbench.report.options import ReportOptions
 from codecbench.report.plots import rd_plot
 from codecbench.report.tables import DatasetSummary, metric_meta, resolve_anchor, summarise
@@ -28,6 +30,8 @@ from codecbench.store import ResultStore
 
 HERE = Path(__file__).resolve().parent
 LISTENING_SUMMARY = Path("listening") / "summary.json"
+STATUSES = ("ok", "failed", "skipped")  # always shown, each on its own, zeros included
+_PLOT_SUFFIXES = (".png", ".svg")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
+    env.filters["fmt_ci"] = fmt_ci
+    env.filters["kbps"] = fmt_kbps
+    env.filters["pval"] = fmt_p
+    env.filters["g"] = lambda v: f"{v:.3g}"
     env.filters["finite"] = lambda v: v is not None and isinstance(v, (int, float)) and math.isfinite(v)
     env.filters["sortkey"] = lambda v: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
     return env
@@ -87,13 +95,24 @@ def build_report_summary(run_dir: Path | str, out_dir: Path | str | None = None,
     metrics = metric_meta(manifest, names)
     summaries = summarise(frame, manifest, metrics, opts, opts.anchor)
 
-    out.mkdir(parents=True, exist_ok=True)
-    for sub in ("static", "plots", "audio", "spec", "listening"):
-        shutil.rmtree(out / sub, ignore_errors=True)
-    for old in out.glob("*.html"):
-        old.unlink()
-    shutil.copytree(HERE / "static", out / "static")
-    copier = AudioCopier(out, opts.audio_format)
+    site = OwnedOutputDir.claim(out, "report")
+    try:
+        summary = _render(site, run_dir, manifest, frame, metrics, summaries, opts)
+    except BaseException:
+        site.abandon()
+        raise
+    site.commit()
+    return summary
+
+
+def _render(site: OwnedOutputDir, run_dir: Path, manifest: dict[str, Any], frame: Any, metrics: list,
+            summaries: list[DatasetSummary], opts: ReportOptions) -> ReportSummary:
+    """Write every page, plot and audio file through ``site`` (which records them as ours)."""
+    out = site.root
+    for src in sorted((HERE / "static").rglob("*")):
+        if src.is_file():
+            shutil.copyfile(src, site.path(Path("static") / src.relative_to(HERE / "static")))
+    copier = AudioCopier(site, AllowedRoots.for_run(run_dir, manifest), opts.audio_format)
     env = environment()
     suite = manifest.get("suite", {}) or {}
     title = opts.title or suite.get("name") or run_dir.name
@@ -103,46 +122,54 @@ def build_report_summary(run_dir: Path | str, out_dir: Path | str | None = None,
 
     datasets = []
     for summary in summaries:
-        ds = safe_name(summary.name)
+        ds = safe_component(summary.name)
         plots = []
         for m in metrics:
-            base = out / "plots" / ds / safe_name(m.name)
-            png, svg = rd_plot(summary, m, base)
+            rel = f"plots/{ds}/{safe_component(m.name)}"
+            for ext in (".png", ".svg"):
+                site.path(rel + ext)  # claimed (and checked) before matplotlib writes them
+            png, svg = rd_plot(summary, m, out / rel)
             plots.append({"metric": m.name, "png": png.relative_to(out).as_posix(),
                           "svg": svg.relative_to(out).as_posix()})
         sub = frame[frame["dataset"] == summary.name]
         utts = select_utterances(sub, opts, metrics)
+        n_total = int(sub["utterance"].nunique())
         rows = build_demo_rows(sub, summary, utts, copier, opts)
         chunks = [rows[i:i + opts.page_size] for i in range(0, len(rows), opts.page_size)] or [[]]
         demo_pages = [f"demo_{ds}_{i + 1}.html" for i in range(len(chunks))]
         for i, chunk in enumerate(chunks):
-            _write(out / demo_pages[i], env.get_template("demo.html").render(
+            _write(site, demo_pages[i], env.get_template("demo.html").render(
                 **common, page_id=demo_pages[i], summary=summary, rows=chunk, page=i + 1, pages=demo_pages,
-                selection=_selection_text(opts)))
+                selection=selection_text(opts, len(utts), n_total)))
             pages += 1
         metrics_page = f"metrics_{ds}.html"
-        _write(out / metrics_page, env.get_template("metrics.html").render(
+        _write(site, metrics_page, env.get_template("metrics.html").render(
             **common, page_id=metrics_page, summary=summary, plots=plots, alpha=opts.alpha,
             ci=int(round(opts.ci_level * 100))))
         pages += 1
         datasets.append({"summary": summary, "metrics_page": metrics_page, "demo_page": demo_pages[0],
-                         "n_utterances": int(sub["utterance"].nunique()),
-                         "winners": _winners(summary)})
+                         "n_utterances": n_total, "n_shown": len(utts), "winners": _winners(summary)})
 
-    listening = _listening(run_dir, out)
+    listening = _listening(run_dir, site)
     if listening is not None:
-        _write(out / "listening.html", env.get_template("listening.html").render(
+        _write(site, "listening.html", env.get_template("listening.html").render(
             **common, page_id="listening.html", listening=listening))
         pages += 1
 
-    _write(out / "index.html", env.get_template("index.html").render(
+    counts = frame["status"].value_counts().to_dict()
+    status_counts = {k: int(counts.get(k, 0)) for k in STATUSES} | \
+        {str(k): int(v) for k, v in counts.items() if k not in STATUSES}
+    _write(site, "index.html", env.get_template("index.html").render(
         **common, page_id="index.html", suite=suite, manifest=manifest, datasets=datasets,
         manifest_json=json.dumps(manifest, indent=2, sort_keys=True, default=str),
-        status_counts=frame["status"].value_counts().to_dict(), n_rows=len(frame),
+        status_counts=status_counts, n_rows=len(frame),
         failures=_failure_rows(frame), listening=listening))
     pages += 1
+    for line in copier.warnings:
+        print(line, file=sys.stderr)
     if copier.clipped_files:
-        print(f"warning: {len(copier.clipped_files)} float files exceeded full scale and were clipped in FLAC")
+        print(f"warning: {len(copier.clipped_files)} float files exceeded full scale and were clipped to 24-bit "
+              f"{opts.audio_format.upper()}", file=sys.stderr)
     return ReportSummary(out, pages, copier.n_files, copier.written_bytes, copier.source_bytes, folder_size(out))
 
 
@@ -152,7 +179,9 @@ def build_report(run_dir: Path | str, out_dir: Path | str | None = None, anchor:
 
     Args:
         run_dir: a run directory (``results.sqlite`` + ``manifest.json``).
-        out_dir: where to write the site; existing pages, plots and audio there are replaced.
+        out_dir: where to write the site: a new or empty folder, or one that holds an earlier
+            codecbench report (its ``.codecbench-site`` marker lists the files that are ours;
+            only those are replaced or removed). Any other non-empty folder is refused.
         anchor: codec label, adapter name or operating point (``APCodec_6``) to compare against;
             overrides the suite's ``report.anchor``.
         options: full report options; default: the suite's ``report:`` section from the manifest.
@@ -160,14 +189,14 @@ def build_report(run_dir: Path | str, out_dir: Path | str | None = None, anchor:
     return build_report_summary(run_dir, out_dir, anchor, options).out_dir
 
 
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+def _write(site: OwnedOutputDir, rel: str, text: str) -> None:
+    site.path(rel).write_text(text, encoding="utf-8")
 
 
 def _nav(summaries: list[DatasetSummary], opts: ReportOptions, frame: Any, out: Path, run_dir: Path) -> list[dict]:
     links = [{"href": "index.html", "text": "Overview"}]
     for s in summaries:
-        ds = safe_name(s.name)
+        ds = safe_component(s.name)
         links.append({"href": f"metrics_{ds}.html", "text": f"Metrics: {s.name}"})
         links.append({"href": f"demo_{ds}_1.html", "text": f"Demo: {s.name}"})
     if (run_dir / LISTENING_SUMMARY).is_file():
@@ -175,12 +204,15 @@ def _nav(summaries: list[DatasetSummary], opts: ReportOptions, frame: Any, out: 
     return links
 
 
-def _selection_text(opts: ReportOptions) -> str:
+def selection_text(opts: ReportOptions, shown: int, total: int) -> str:
+    """What the demo page shows, counted from the utterances actually shown (never the option alone)."""
+    if shown >= total:
+        return f"all {total} utterance{'s' if total != 1 else ''}"
     if opts.demo_selection == "first":
-        return f"first {opts.demo_items} utterances (sorted by id)"
+        return f"first {shown} of {total} utterances (sorted by id)"
     if opts.demo_selection == "random":
-        return f"{opts.demo_items} random utterances (seed {opts.seed})"
-    return f"{opts.demo_items} {opts.demo_selection} utterances by mean {opts.demo_metric}"
+        return f"{shown} random of {total} utterances (seed {opts.seed})"
+    return f"{shown} {opts.demo_selection} of {total} utterances by mean {opts.demo_metric}"
 
 
 def _winners(summary: DatasetSummary) -> list[dict]:
@@ -211,7 +243,7 @@ def _failure_rows(frame: Any) -> list[dict]:
     return rows
 
 
-def _listening(run_dir: Path, out: Path) -> Optional[dict]:
+def _listening(run_dir: Path, site: OwnedOutputDir) -> Optional[dict]:
     """Load ``RUN_DIR/listening/summary.json`` (from ``codecbench listen analyze``) and copy its plots."""
     path = run_dir / LISTENING_SUMMARY
     if not path.is_file():
@@ -224,11 +256,11 @@ def _listening(run_dir: Path, out: Path) -> Optional[dict]:
         plots = []
         for rel in test.get("plots", []):
             src = path.parent / rel
-            if src.is_file() and "/" not in rel and "\\" not in rel:
-                dest = out / "listening" / f"{safe_name(Path(rel).stem)}{Path(rel).suffix.lower()}"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dest)
-                plots.append(dest.relative_to(out).as_posix())
+            suffix = Path(rel).suffix.lower()
+            if src.is_file() and "/" not in rel and "\\" not in rel and suffix in _PLOT_SUFFIXES:
+                dest_rel = f"listening/{safe_component(Path(rel).stem)}{suffix}"
+                shutil.copyfile(src, site.path(dest_rel))
+                plots.append(dest_rel)
         test["plots"] = plots
     return data
 

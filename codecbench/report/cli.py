@@ -15,15 +15,19 @@ from typing import Optional, Sequence
 
 
 def _one_line_errors(func):
-    """User errors (bad anchor, missing run, bad results file) end as one line and exit status 2."""
+    """User errors (bad anchor, missing run, foreign --out folder) end as one line and their exit code."""
     def wrapped(args: argparse.Namespace) -> int:
+        from codecbench.errors import EXIT_USAGE, CodecbenchError
         from codecbench.store import StoreError
 
         try:
             return func(args)
+        except CodecbenchError as exc:
+            print(f"codecbench: error: {exc}", file=sys.stderr)
+            return exc.exit_code
         except (ValueError, OSError, StoreError) as exc:
             print(f"codecbench: error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     wrapped.__name__ = func.__name__
     wrapped.__doc__ = func.__doc__
     return wrapped
@@ -83,14 +87,15 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     rep = subparsers.add_parser("report", help="render a run directory into a static HTML report",
                                 description="Render RUN_DIR into a static site (open index.html from disk).")
     rep.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    rep.add_argument("--out", type=Path, default=None, help="output folder (default RUN_DIR/report)")
+    rep.add_argument("--out", type=Path, default=None,
+                     help="output folder (default RUN_DIR/report): new, empty, or an earlier report")
     rep.add_argument("--anchor", default=None, help="codec label, adapter or operating point (e.g. APCodec_6) "
                                                     "for BD deltas and significance tests")
     rep.add_argument("--demo-items", type=int, default=None, help="utterances on the demo page")
     rep.add_argument("--demo-selection", choices=["first", "random", "worst", "best"], default=None)
     rep.add_argument("--demo-metric", default=None, help="metric ranking utterances for worst/best")
-    rep.add_argument("--audio-format", choices=["copy", "flac"], default=None,
-                     help="copy decoded audio as is, or re-encode losslessly to FLAC")
+    rep.add_argument("--audio-format", choices=["flac", "wav", "copy"], default=None,
+                     help="players' audio: lossless 24-bit FLAC (default), 24-bit WAV, or the files as they are")
     rep.add_argument("--page-size", type=int, default=None, help="demo rows per page")
     rep.add_argument("--no-spectrograms", action="store_true", help="skip spectrogram thumbnails")
     rep.set_defaults(func=_report)
@@ -104,7 +109,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     lis.add_argument("results", nargs="*", metavar="RESULTS", help="(analyze) downloaded results JSON files")
     lis.add_argument("--test", choices=["mushra", "ab", "mos"], default="mushra")
     lis.add_argument("--items", type=int, default=None, help="number of utterances (default all)")
-    lis.add_argument("--out", type=Path, default=None, help="output folder")
+    lis.add_argument("--out", type=Path, default=None, help="output folder: new, empty, or an earlier test")
     lis.add_argument("--seed", type=int, default=0)
     lis.add_argument("--conditions", default=None, help="comma-separated condition labels, e.g. APCodec_6,Opus_6")
     lis.add_argument("--dataset", default=None)

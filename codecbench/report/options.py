@@ -23,9 +23,11 @@ class ReportOptions(BaseModel):
         demo_metric: metric ranking utterances for ``worst`` / ``best``.
         demo_items: N, the number of demo utterances per dataset.
         page_size: demo rows per page (long demo tables are split into pages).
-        audio_format: ``copy`` keeps the decoded files as they are; ``flac`` re-encodes them
-            losslessly to 24-bit FLAC (float input is quantised to 24 bits) to save space.
-        spectrograms: draw a spectrogram thumbnail under every demo player.
+        audio_format: ``flac`` (default) re-encodes the players' audio to 24-bit FLAC (float
+            input is quantised to 24 bits), about half the size of WAV; ``wav`` writes 24-bit
+            WAV for players that lack FLAC; ``copy`` keeps the files as they are.
+        spectrograms: draw a spectrogram thumbnail under every demo player (one frequency axis
+            and one dB colour scale per utterance row).
         bootstrap: bootstrap resamples for the confidence intervals of the means.
         ci_level: confidence level of those intervals.
         alpha: family-wise significance level of the Holm-corrected Wilcoxon tests.
@@ -44,7 +46,7 @@ class ReportOptions(BaseModel):
     demo_metric: Optional[str] = None
     demo_items: int = Field(default=10, ge=1, le=10_000)
     page_size: int = Field(default=25, ge=1, le=10_000)
-    audio_format: Literal["copy", "flac"] = "copy"
+    audio_format: Literal["flac", "wav", "copy"] = "flac"
     spectrograms: bool = True
     bootstrap: int = Field(default=2000, ge=100, le=100_000)
     ci_level: float = Field(default=0.95, gt=0.5, lt=1.0)

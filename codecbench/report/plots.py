@@ -1,12 +1,14 @@
 """Figures of the report: rate-distortion curves (PNG + SVG) and spectrogram thumbnails.
 
 Matplotlib runs on the Agg backend (no display). Thumbnails bypass figures entirely and write a
-colour-mapped log spectrogram with ``imsave``, which is ~50x faster than a figure per player.
+colour-mapped log spectrogram with ``imsave``, which is ~50x faster than a figure per player;
+the axis labels and colour scale of a row are written once per row in the HTML.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -63,24 +65,59 @@ def rd_plot(summary: DatasetSummary, metric: MetricMeta, out_base: Path) -> list
     return paths
 
 
-def spectrogram_thumbnail(audio: np.ndarray, sample_rate: int, path: Path, width: int = 240,
-                          height: int = 72) -> Path:
-    """Write a small log-magnitude spectrogram PNG of mono ``audio`` [T] (0 Hz at the bottom)."""
+@dataclass(frozen=True)
+class RowScale:
+    """The shared axes of one demo row's thumbnails: 0..``max_hz`` upwards, 0..``seconds`` across,
+    colours from ``db_floor`` to ``db_top`` (dB re full scale)."""
+
+    max_hz: float
+    seconds: float
+    db_top: float
+    db_floor: float
+
+
+def _spectrum_db(audio: np.ndarray, sample_rate: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frequencies [F], frame times [N], level [F, N] in dB re full scale) of mono ``audio``."""
     audio = np.asarray(audio, dtype=np.float64)
-    nfft = 1024 if sample_rate > 24000 else 512
+    nfft = int(2 ** math.ceil(math.log2(max(64.0, 0.032 * sample_rate))))  # ~32 ms at every rate
     if audio.size < nfft:
         audio = np.pad(audio, (0, nfft - audio.size))
     hop = max(nfft // 4, int(math.ceil(audio.size / (width * 2))))
-    _, _, spec = signal.stft(audio, fs=sample_rate, nperseg=nfft, noverlap=max(0, nfft - hop), boundary=None)
-    db = 20.0 * np.log10(np.abs(spec) + 1e-9)
-    db = np.clip(db, db.max() - 80.0, db.max())
-    # Resample to the thumbnail grid by nearest index: cheap and deterministic.
-    rows = np.linspace(0, db.shape[0] - 1, height).astype(int)
-    cols = np.linspace(0, db.shape[1] - 1, width).astype(int)
-    image = db[np.ix_(rows, cols)][::-1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, image, cmap="magma", format="png")
-    return path
+    freqs, times, spec = signal.stft(audio, fs=sample_rate, nperseg=nfft, noverlap=max(0, nfft - hop),
+                                     boundary=None, padded=False)
+    # stft divides by the window sum: a full-scale sine peaks at 0.5, so x2 reads 0 dBFS.
+    return freqs, times, 20.0 * np.log10(2.0 * np.abs(spec) + 1e-9)
+
+
+def row_spectrograms(signals: list[tuple[np.ndarray, int]], reference_rate: int, paths: list[Path],
+                     width: int = 240, height: int = 72, range_db: float = 80.0) -> RowScale:
+    """Write one thumbnail PNG per signal, all on the same axes and the same colour scale.
+
+    ``signals`` are (mono audio [T], sample rate) pairs of one utterance (reference first). The
+    frequency axis runs from 0 to the reference's Nyquist frequency and the time axis to the
+    longest signal, so a codec that drops the top band or decodes at a lower rate shows an empty
+    (grey) band instead of being stretched to fill the image; one dB scale across the row means a
+    quieter or noisier output looks quieter or noisier than its neighbours.
+    """
+    spectra = [_spectrum_db(audio, rate, width) for audio, rate in signals]
+    durations = [np.asarray(audio).size / rate for audio, rate in signals]
+    seconds = max(durations, default=0.0) or 1.0
+    max_hz = reference_rate / 2.0
+    top = max((float(db.max()) for _, _, db in spectra if db.size), default=0.0)
+    top = math.ceil(top / 10.0) * 10.0
+    floor = top - range_db
+    grid_f = np.linspace(0.0, max_hz, height)
+    grid_t = np.linspace(0.0, seconds, width)
+    cmap = matplotlib.colormaps["magma"].with_extremes(bad="#d9dee3")
+    norm = matplotlib.colors.Normalize(vmin=floor, vmax=top, clip=True)
+    for (freqs, times, db), (_, rate), duration, path in zip(spectra, signals, durations, paths):
+        rows = np.clip(np.rint(grid_f / (freqs[1] - freqs[0])).astype(int), 0, freqs.size - 1)
+        cols = np.clip(np.searchsorted(times, grid_t), 0, times.size - 1)
+        image = np.ma.masked_invalid(db[np.ix_(rows, cols)])
+        image[grid_f > rate / 2.0 + 1e-6, :] = np.ma.masked  # above this signal's Nyquist: no content
+        image[:, grid_t > duration + 1e-9] = np.ma.masked  # after its end
+        plt.imsave(path, cmap(norm(image[::-1])), format="png")
+    return RowScale(max_hz, seconds, top, floor)
 
 
 def bar_plot(labels: list[str], means: list[float], lo: list[float], hi: list[float], title: str,

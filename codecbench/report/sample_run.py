@@ -121,16 +121,17 @@ def _synth(rate: int, seconds: float, seed: int) -> np.ndarray:
 def make_synthetic_run(run_dir: Path | str, utterances: Sequence[str] = ("utt1", "utt2", "utt3", "utt4"),
                        codecs: Sequence[tuple[str, Sequence[float]]] = (("Alpha", (3, 6, 9, 12)), ("Beta", (3, 6, 12, 24))),
                        rate: int = 16000, seconds: float = 1.0, report: Optional[dict] = None,
-                       fail: Optional[tuple[str, str, float]] = None) -> Path:
+                       fail: Optional[tuple[str, str, float]] = None, dataset: str = "synthetic") -> Path:
     """Synthetic run: harmonic tones as references, 'decoded' = low-passed + noisy copies.
 
     Quality grows with bitrate (more bandwidth, less noise) so RD curves and BD deltas are
-    meaningful; ``fail`` = (utterance, codec, bitrate) records one failed row.
+    meaningful; ``fail`` = (utterance, codec, bitrate) records one failed row; ``dataset`` is
+    the dataset name (any text, to test how names reach file paths).
     """
     from scipy import signal
 
     run_dir = Path(run_dir)
-    ds = "synthetic"
+    ds = dataset
     with ResultStore.open(run_dir) as store:
         for u_i, utt in enumerate(utterances):
             ref = _synth(rate, seconds, u_i + 1)

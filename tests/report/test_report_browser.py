@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -45,15 +46,25 @@ class PageWatch:
         self.problems.append(f"failed load: {request.url} ({request.failure})")
 
 
+def _wait_until(page, expression: str, timeout_s: float = 15.0) -> None:
+    """Poll ``expression`` from Python: ``wait_for_function`` polls by evaluating a string inside the
+    page, which the report's Content-Security-Policy (no 'unsafe-eval') rightly blocks."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s} s: {expression}")
+        time.sleep(0.1)
+
+
 def _check_media(page) -> int:
     """Wait until every <audio> has metadata and every <img> decoded; return the audio count."""
-    page.wait_for_function("Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1 || a.error)",
-                           timeout=15000)
+    _wait_until(page, "Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1 || a.error)")
     audio = page.evaluate("Array.from(document.querySelectorAll('audio')).map(a => "
                           "({src: a.getAttribute('src'), ready: a.readyState, dur: a.duration, err: a.error && a.error.code}))")
     for a in audio:
         assert a["err"] is None and a["ready"] >= 1 and 0.3 < a["dur"] < 30, a
-    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=15000)
+    page.evaluate("Array.from(document.images).forEach(i => { i.loading = 'eager'; })")  # lazy ones off-screen too
+    _wait_until(page, "Array.from(document.images).every(i => i.complete)")
     broken = page.evaluate("Array.from(document.images).filter(i => i.naturalWidth === 0).map(i => i.src)")
     assert broken == []
     return len(audio)
@@ -154,4 +165,14 @@ def test_apcodec_plus_demo_players_all_load(chromium_browser, shared_fixtures, t
     page.goto(next(site.glob("metrics_*.html")).as_uri())
     assert page.locator("#bd-table tbody tr").count() == 8
     assert watch.problems == []
+    page.close()
+
+
+def test_wide_tables_scroll_inside_their_container_not_the_page(chromium_browser, report):
+    page = chromium_browser.new_page(viewport={"width": 560, "height": 800})
+    for name in (next(report.glob("metrics_*.html")).name, "index.html"):
+        page.goto((report / name).as_uri())
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+        widths = page.evaluate("Array.from(document.querySelectorAll('.table-scroll')).map(d => [d.scrollWidth, d.clientWidth])")
+        assert widths and any(sw > cw for sw, cw in widths), (name, widths)
     page.close()
