@@ -170,7 +170,11 @@ class DoubleRate(_Base):
 
 
 class CountingMetric(Metric):
-    """Mean absolute difference; every call appends a line to ``$CODECBENCH_TEST_METRIC_COUNTER``."""
+    """Mean absolute difference; every call appends ``pid:length`` to ``$CODECBENCH_TEST_METRIC_COUNTER``.
+
+    Pool workers warm every metric up once on a 1.5 s synthetic pair (24000 samples at 16 kHz);
+    tests tell those calls apart by the length.
+    """
 
     name = "counting"
     info = MetricInfo(sample_rate=None, higher_is_better=False, description="test metric that counts its calls")
@@ -179,7 +183,7 @@ class CountingMetric(Metric):
         counter = os.environ.get("CODECBENCH_TEST_METRIC_COUNTER")
         if counter:
             with open(counter, "a") as handle:
-                handle.write(f"{os.getpid()}\n")
+                handle.write(f"{os.getpid()}:{reference.shape[-1]}\n")
         return float(np.mean(np.abs(reference.astype(np.float64) - degraded)))
 
 
@@ -208,3 +212,26 @@ class KillsWorker(Metric):
                         handle.write(f"{os.getpid()}\n")
                 os.kill(os.getpid(), signal.SIGKILL)
         return float(np.max(np.abs(degraded)))
+
+
+class FailsUntilHealed(_CrashesOn):
+    """Raises (an ordinary failed row) for ``crash_on`` until ``$CODECBENCH_TEST_HEAL`` names an existing file."""
+
+    def misbehave(self) -> None:
+        heal = os.environ.get("CODECBENCH_TEST_HEAL", "")
+        if not (heal and os.path.exists(heal)):
+            raise RuntimeError("transient failure")
+
+
+class Delayed(_Base):
+    """Lossless but delayed by ``delay`` samples (zeros in front, tail cut): a lag beyond the search bound."""
+
+    def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", delay: int = 1600) -> None:
+        super().__init__(bitrate, device)
+        self.delay = delay
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        out = super().decode(payload)
+        shifted = np.zeros_like(out)
+        shifted[:, self.delay:] = out[:, : out.shape[1] - self.delay]
+        return shifted

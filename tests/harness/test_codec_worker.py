@@ -114,3 +114,21 @@ def test_measured_kbps_comes_from_the_payload(tmp_path: Path, monkeypatch: pytes
     dbl = df[df.codec == "Dbl"]
     assert len(dbl) == 4 and (dbl.status == "ok").all()
     np.testing.assert_allclose(dbl.measured_kbps, 2 * dbl.bitrate, rtol=1e-3)
+
+
+def test_lag_at_bound_is_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(HERE))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    brown = np.cumsum(np.random.default_rng(0).standard_normal(16000))  # slowly decaying autocorrelation
+    brown -= np.linspace(brown[0], brown[-1], brown.size)
+    sf.write(folder / "u0.wav", (0.5 * brown / np.max(np.abs(brown))).astype(np.float32), 16000)
+    out = tmp_path / "run"
+    # 1600 samples = 100 ms at 16 kHz, twice the 50 ms search bound
+    text = _suite(folder, out, "{name: Late, adapter: 'adapters_for_tests:Delayed', options: {delay: 1600}}")
+    run_suite(suite_from_text(text, "w.yaml"), jobs=1, progress=False, log=lambda m: None)
+    with ResultStore.open_existing(out) as store:
+        rows = {r["codec"]: r for r in store.rows()}
+    assert rows["Late"]["status"] == "ok" and rows["Late"]["lag_at_bound"] is True
+    assert abs(rows["Late"]["lag_samples"]) == 800
+    assert rows["Good"]["lag_at_bound"] is False and rows["Good"]["lag_samples"] == 0
