@@ -59,11 +59,12 @@ def test_busy_run_dir_is_refused_naming_the_holder(tmp_path: Path, capsys: pytes
 
 def test_wait_waits_for_the_holder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = _suite(tmp_path)
-    holder = _hold(tmp_path / "run", 2.0)
+    holder = _hold(tmp_path / "run", 5.0)
     start = time.monotonic()
     try:
         assert main(["run", str(suite), "--jobs", "1", "--no-progress", "--wait"]) == 0
+        assert holder.poll() is not None  # it ran only once the holder was gone
     finally:
         holder.wait(timeout=30)
-    assert time.monotonic() - start >= 1.0
+    assert time.monotonic() - start >= 4.0
     assert len(load_results(tmp_path / "run")) == 1
