@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from typing import Any, Optional
 
 import numpy as np
 
 from codecbench.codecs.base import Codec, Payload
+from codecbench.metrics.base import Metric, MetricInfo
 
 
 class _Base(Codec):
@@ -19,6 +22,11 @@ class _Base(Codec):
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu") -> None:
         super().__init__(bitrate, device)
         self.sample_rate = 16000
+
+    def identity(self) -> dict[str, Any]:
+        """Each test class (and its options) is its own codec: no shared cache entries."""
+        options = {k: v for k, v in vars(self).items() if k not in ("bitrate", "device", "sample_rate")}
+        return {**super().identity(), "class": type(self).__name__, "options": options}
 
     def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
         return Payload(data=(audio * 32767).astype("<i2").tobytes(), num_samples=audio.shape[1],
@@ -68,3 +76,162 @@ class Slow(_Base):
             with open(counter, "a") as handle:
                 handle.write(f"{item.id if item is not None else '?'}\n")
         return super().encode(audio, item)
+
+
+def _note_call(item: Optional[Any]) -> None:
+    """Append the item id to ``$CODECBENCH_TEST_COUNTER`` (shared by every worker process)."""
+    counter = os.environ.get("CODECBENCH_TEST_COUNTER")
+    if counter:
+        with open(counter, "a") as handle:
+            handle.write(f"{item.id if item is not None else '?'}\n")
+
+
+class _CrashesOn(_Base):
+    """Misbehaves in ``encode`` for the item whose id is ``crash_on`` ("*": every item)."""
+
+    def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", crash_on: str = "*") -> None:
+        super().__init__(bitrate, device)
+        self.crash_on = crash_on
+
+    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+        _note_call(item)
+        if self.crash_on == "*" or (item is not None and item.id == self.crash_on):
+            self.misbehave()
+        return super().encode(audio, item)
+
+    def misbehave(self) -> None:
+        raise NotImplementedError
+
+
+class Segfault(_CrashesOn):
+    """Dies of SIGSEGV, as a broken native extension would."""
+
+    def misbehave(self) -> None:
+        os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(10)  # the signal is asynchronous; never return normally
+
+
+class SysExit(_CrashesOn):
+    """Calls ``sys.exit(3)`` (SystemExit is not an Exception)."""
+
+    def misbehave(self) -> None:
+        sys.exit(3)
+
+
+class OsExit(_CrashesOn):
+    """Calls ``os._exit(0)``: the process vanishes with a *success* status."""
+
+    def misbehave(self) -> None:
+        os._exit(0)
+
+
+class Hang(_CrashesOn):
+    """Never returns (a deadlocked decoder)."""
+
+    def misbehave(self) -> None:
+        time.sleep(3600)
+
+
+class Int16Output(_Base):
+    """Returns integer PCM instead of float samples."""
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        assert payload.data is not None
+        return np.frombuffer(payload.data, dtype="<i2").reshape(payload.side["channels"], -1).copy()
+
+
+class Scaled1000(_Base):
+    """Returns float samples 1000 times too loud (int16 values divided by the wrong constant)."""
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        return super().decode(payload) * 1000.0
+
+
+class WrongChannels(_Base):
+    """Returns one more channel than it was given."""
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        out = super().decode(payload)
+        return np.concatenate([out, out[:1]], axis=0)
+
+
+class DoubleRate(_Base):
+    """Lossless audio, but its payload is exactly twice the declared bitrate (measured != declared)."""
+
+    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+        assert self.bitrate is not None, "DoubleRate needs a declared bitrate"
+        seconds = audio.shape[1] / self.sample_rate
+        size = int(round(2 * self.bitrate * 1000 * seconds / 8))
+        return Payload(data=bytes(size), num_samples=audio.shape[1],
+                       side={"channels": audio.shape[0], "audio": audio.copy()})
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        return payload.side["audio"]
+
+
+class CountingMetric(Metric):
+    """Mean absolute difference; every call appends ``pid:length`` to ``$CODECBENCH_TEST_METRIC_COUNTER``.
+
+    Pool workers warm every metric up once on a 1.5 s synthetic pair (24000 samples at 16 kHz);
+    tests tell those calls apart by the length.
+    """
+
+    name = "counting"
+    info = MetricInfo(sample_rate=None, higher_is_better=False, description="test metric that counts its calls")
+
+    def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
+        counter = os.environ.get("CODECBENCH_TEST_METRIC_COUNTER")
+        if counter:
+            with open(counter, "a") as handle:
+                handle.write(f"{os.getpid()}:{reference.shape[-1]}\n")
+        return float(np.mean(np.abs(reference.astype(np.float64) - degraded)))
+
+
+class KillsWorker(Metric):
+    """SIGKILLs its own metric worker when the pair lasts ``seconds`` (as an OOM kill would).
+
+    With ``once`` it does so only while ``$CODECBENCH_TEST_KILL_MARKER`` is absent (and creates
+    it), so a retry succeeds; otherwise every attempt on that pair dies.
+    """
+
+    name = "kills_worker"
+    info = MetricInfo(sample_rate=None, higher_is_better=True, description="test metric that kills its worker")
+
+    def __init__(self, seconds: float = 0.0, once: bool = True) -> None:
+        self.seconds, self.once = seconds, once
+
+    def options(self) -> dict:
+        return {"seconds": self.seconds, "once": self.once}
+
+    def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
+        marker = os.environ.get("CODECBENCH_TEST_KILL_MARKER", "")
+        if abs(reference.shape[-1] / sample_rate - self.seconds) < 0.02:
+            if not self.once or (marker and not os.path.exists(marker)):
+                if marker:
+                    with open(marker, "a") as handle:
+                        handle.write(f"{os.getpid()}\n")
+                os.kill(os.getpid(), signal.SIGKILL)
+        return float(np.max(np.abs(degraded)))
+
+
+class FailsUntilHealed(_CrashesOn):
+    """Raises (an ordinary failed row) for ``crash_on`` until ``$CODECBENCH_TEST_HEAL`` names an existing file."""
+
+    def misbehave(self) -> None:
+        heal = os.environ.get("CODECBENCH_TEST_HEAL", "")
+        if not (heal and os.path.exists(heal)):
+            raise RuntimeError("transient failure")
+
+
+class Delayed(_Base):
+    """Lossless but delayed by ``delay`` samples (zeros in front, tail cut): a lag beyond the search bound."""
+
+    def __init__(self, bitrate: Optional[float] = None, device: str = "cpu", delay: int = 1600) -> None:
+        super().__init__(bitrate, device)
+        self.delay = delay
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        out = super().decode(payload)
+        shifted = np.zeros_like(out)
+        shifted[:, self.delay:] = out[:, : out.shape[1] - self.delay]
+        return shifted
