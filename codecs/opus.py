@@ -75,18 +75,6 @@ class OpusCodec(PyAVCodec):
     default_bitrates = (6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0)
     library = ("libopus", "opus_get_version_string")
 
-    @classmethod
-    def check_bitrate(cls, bitrate: Optional[float], options: dict[str, Any]) -> Optional[str]:
-        """Whole kbps in libopus' 6-256 per channel, checked at suite validation (before any work)."""
-        if bitrate is None:
-            return None
-        channels = options.get("channels", 1)
-        top = 256 * (channels if channels in (1, 2) else 2)
-        if not float(bitrate).is_integer() or not 6 <= bitrate <= top:
-            return (f"opus: bitrate {bitrate:g} kbps is out of range; libopus allows whole kbps 6-{top} "
-                    f"for {channels} channel(s)")
-        return None
-
     def __init__(self, bitrate: Optional[float] = 24.0, device: str = "cpu", application: str = "audio",
                  complexity: int = 10, vbr: str = "off", frame_duration: float = 20.0,
                  sample_rate: int = 48000, channels: Optional[int] = None) -> None:
