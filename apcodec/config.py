@@ -189,7 +189,7 @@ class ModelConfig:
         widths = {h.get(k) for k in ("AMP_Encoder_channel", "PHA_Encoder_channel",
                                      "AMP_Decoder_channel", "PHA_Decoder_channel") if k in h}
         if len(widths) > 1:
-            raise ConfigError(f"official config: branch channels differ ({sorted(widths)}); only equal widths are supported")
+            raise ConfigError(f"official config: branch channels differ ({sorted(widths, key=str)}); only equal widths are supported")
         d = cls()
         values = dict(
             sample_rate=h.get("sampling_rate", d.sample_rate), n_fft=h.get("n_fft", d.n_fft),

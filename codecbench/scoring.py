@@ -78,7 +78,7 @@ def summarize_exception(exc: BaseException) -> str:
 
 def metric_options(name: str) -> list[str]:
     """Keyword options accepted by the metric registered as ``name``."""
-    params = inspect.signature(METRICS.get(name).__init__).parameters
+    params = inspect.signature(METRICS.get(name).__init__).parameters  # type: ignore[misc]
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return [key for key, param in params.items() if key != "self" and param.kind in kinds]
 
@@ -205,7 +205,7 @@ def init_worker(specs: Sequence[Union[str, MetricSpec]] = (), threads: Optional[
         try:
             import numba
 
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            numba.set_num_threads(min(threads, getattr(numba.config, "NUMBA_NUM_THREADS")))
         except ImportError:
             pass
     metrics = [cached_metric(s) if isinstance(s, str) else cached_metric(s[0], s[1]) for s in specs]

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 from scipy import interpolate, stats
+from numpy.typing import ArrayLike
 from statsmodels.stats.multitest import multipletests
 
 from codecbench.errors import ConfigError
@@ -87,7 +88,7 @@ class CISettings:
         return settings
 
 
-def _finite(values: Sequence[float]) -> tuple[np.ndarray, Optional[Estimate]]:
+def _finite(values: ArrayLike) -> tuple[np.ndarray, Optional[Estimate]]:
     """The finite ``values``, and the estimate itself when fewer than two leave no interval."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -98,7 +99,7 @@ def _finite(values: Sequence[float]) -> tuple[np.ndarray, Optional[Estimate]]:
     return x, None
 
 
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, level: float = 0.95,
+def bootstrap_ci(values: ArrayLike, n_boot: int = 2000, level: float = 0.95,
                  seed: int = 0) -> Estimate:
     """BCa bootstrap CI (:func:`scipy.stats.bootstrap`) of the mean of the finite ``values``.
 
@@ -115,12 +116,12 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, level: float = 0.9
     return Estimate(mean, float(res.confidence_interval.low), float(res.confidence_interval.high), int(x.size))
 
 
-def estimate(values: Sequence[float], settings: CISettings) -> Estimate:
+def estimate(values: ArrayLike, settings: CISettings) -> Estimate:
     """:func:`bootstrap_ci` with ``settings``: the call both the CLI and the report make."""
     return bootstrap_ci(values, settings.n_boot, settings.level, settings.seed)
 
 
-def t_ci(values: Sequence[float], level: float = 0.95) -> Estimate:
+def t_ci(values: ArrayLike, level: float = 0.95) -> Estimate:
     """Student-t CI of the mean, only for listening-test scores (ITU-R BS.1534 prescribes it)."""
     x, degenerate = _finite(values)
     if degenerate is not None:
@@ -130,7 +131,7 @@ def t_ci(values: Sequence[float], level: float = 0.95) -> Estimate:
     return Estimate(mean, mean - half, mean + half, int(x.size))
 
 
-def _curve(rates: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray, Optional[str]]:
+def _curve(rates: ArrayLike, values: ArrayLike) -> tuple[np.ndarray, np.ndarray, Optional[str]]:
     r = np.asarray(rates, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
     keep = np.isfinite(r) & np.isfinite(v) & (r > 0)
@@ -160,8 +161,8 @@ def _method_for(n_points: int, method: str) -> tuple[Optional[str], Optional[str
     return method, None
 
 
-def _prepare(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_rates: Sequence[float],
-             test_values: Sequence[float], method: str,
+def _prepare(anchor_rates: ArrayLike, anchor_values: ArrayLike, test_rates: ArrayLike,
+             test_values: ArrayLike, method: str,
              rate: bool) -> BDResult | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """Both curves and the interpolation method, or the final result when there is nothing to
     integrate (an unusable curve, or a single point: :func:`_point_delta`)."""
@@ -177,8 +178,8 @@ def _prepare(anchor_rates: Sequence[float], anchor_values: Sequence[float], test
     return ra, va, rt, vt, used
 
 
-def bd_rate(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_rates: Sequence[float],
-            test_values: Sequence[float], method: str = "pchip") -> BDResult:
+def bd_rate(anchor_rates: ArrayLike, anchor_values: ArrayLike, test_rates: ArrayLike,
+            test_values: ArrayLike, method: str = "pchip") -> BDResult:
     """Bjøntegaard delta rate (percent): the average bitrate change of ``test`` vs ``anchor`` at equal quality.
 
     Negative means the test codec needs fewer bits. Works for either metric direction because
@@ -198,8 +199,8 @@ def bd_rate(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_
     return BDResult(float((10.0 ** diff - 1.0) * 100.0), None, used)
 
 
-def bd_metric(anchor_rates: Sequence[float], anchor_values: Sequence[float], test_rates: Sequence[float],
-              test_values: Sequence[float], method: str = "pchip") -> BDResult:
+def bd_metric(anchor_rates: ArrayLike, anchor_values: ArrayLike, test_rates: ArrayLike,
+              test_values: ArrayLike, method: str = "pchip") -> BDResult:
     """Bjøntegaard delta metric: the average metric difference (test - anchor) at equal rate."""
     prepared = _prepare(anchor_rates, anchor_values, test_rates, test_values, method, rate=False)
     if isinstance(prepared, BDResult):
@@ -236,7 +237,7 @@ def _point_delta(ra: np.ndarray, va: np.ndarray, rt: np.ndarray, vt: np.ndarray,
     return BDResult(float(q1 - q_at) if single_is_test else float(q_at - q1), None, "point")
 
 
-def wilcoxon(test: Sequence[float], anchor: Sequence[float]) -> tuple[float, int, float, Optional[str]]:
+def wilcoxon(test: ArrayLike, anchor: ArrayLike) -> tuple[float, int, float, Optional[str]]:
     """Two-sided Wilcoxon signed-rank p-value of paired samples; returns (p, n, median diff, reason)."""
     t = np.asarray(test, dtype=np.float64)
     a = np.asarray(anchor, dtype=np.float64)
@@ -253,7 +254,7 @@ def wilcoxon(test: Sequence[float], anchor: Sequence[float]) -> tuple[float, int
     return float(stats.wilcoxon(d).pvalue), n, median, None
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
+def holm(pvalues: ArrayLike) -> list[float]:
     """Holm-adjusted p-values (statsmodels ``multipletests``); NaN entries stay NaN and are not tests."""
     p = np.asarray(pvalues, dtype=np.float64)
     out = np.full(p.shape, math.nan)
@@ -263,7 +264,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def paired_tests(tests: Sequence[tuple[Sequence[float], Sequence[float]]]) -> list[PairedTest]:
+def paired_tests(tests: Sequence[tuple[ArrayLike, ArrayLike]]) -> list[PairedTest]:
     """Wilcoxon tests of each (test, anchor) pair, Holm-corrected together as one family."""
     raw = [wilcoxon(t, a) for t, a in tests]
     adjusted = holm([r[0] for r in raw])

@@ -43,7 +43,7 @@ class CodecEntry(_Strict):
 
     name: str
     adapter: str
-    bitrates: list[Optional[float]] = Field(default_factory=lambda: [None])
+    bitrates: list[Optional[float]] = Field(default_factory=lambda: [None])  # type: ignore[arg-type]
     options: dict[str, Any] = Field(default_factory=dict)
     timeout_s: Optional[float] = Field(default=None, gt=0)  # per item; default generous (see codec_worker)
     memory_limit_mb: Optional[int] = Field(default=None, gt=0)  # address-space limit of the codec worker
@@ -263,7 +263,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 
 def check_options(cls: type, options: dict[str, Any], fixed: tuple[str, ...]) -> Optional[str]:
     """Return an error message when ``options`` do not fit ``cls.__init__``'s keywords."""
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return None
     allowed = [n for n, p in params.items() if n != "self" and n not in fixed

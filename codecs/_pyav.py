@@ -33,7 +33,7 @@ import os
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional
 
 import numpy as np
 
@@ -82,7 +82,8 @@ def missing_backend(setup_encoder: str, setup_decoder: str) -> Optional[str]:
         import av
     except ImportError:
         return "PyAV is not installed; run 'pip install av'"
-    for name, mode in ((setup_encoder, "w"), (setup_decoder, "r")):
+    directions: tuple[tuple[str, Literal["r", "w"]], ...] = ((setup_encoder, "w"), (setup_decoder, "r"))
+    for name, mode in directions:
         try:
             av.codec.Codec(name, mode)
         except Exception:  # noqa: BLE001 - PyAV raises several types for unknown codecs

@@ -74,7 +74,7 @@ def _analyse_test(files: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     test = files[0][1]["test"]
     listeners = []
     kept_trials: list[dict[str, Any]] = []
-    items = set()
+    items: set[str] = set()
     for path, data in files:
         trials = data["trials"]
         reason = screen_mushra(trials) if test == "mushra" else (None if trials else "no completed trials")

@@ -38,7 +38,7 @@ def stft_magnitude(signal: np.ndarray, n_fft: int, hop: int, win_length: int) ->
     return np.abs(np.fft.rfft(frames * _window(n_fft, win_length), axis=-1))
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     """Slaney mel scale: linear below 1 kHz, logarithmic above (librosa's default, htk=False)."""
     hz = np.asarray(hz, dtype=np.float64)
     f_sp, min_log_hz = 200.0 / 3.0, 1000.0

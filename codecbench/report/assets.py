@@ -78,7 +78,7 @@ class AudioCopier:
 
     def add(self, source: Optional[str], folder: str, stem: str) -> Optional[str]:
         """Place ``source`` at ``folder/stem.<ext>`` and return its relative URL (None if left out)."""
-        if not self.usable(source):
+        if source is None or not self.usable(source):
             return None
         src = Path(source)
         key = str(src.resolve())
