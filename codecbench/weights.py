@@ -17,7 +17,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 from urllib.parse import urlparse
 
 from codecbench.errors import CodecStageError
@@ -228,28 +228,6 @@ def list_weights() -> list[WeightsStatus]:
         path = _from_cache(item)
         out.append(WeightsStatus(item.name, item.repo_id, path is not None, path, item.description))
     return out
-
-
-def weights_cli(argv: Sequence[str]) -> int:
-    """``weights list`` / ``weights fetch NAME [NAME...]``; returns the process exit code."""
-    args = list(argv)
-    if not args or args[0] not in ("list", "fetch") or (args[0] == "fetch" and len(args) < 2):
-        print("usage: codecbench weights list | codecbench weights fetch NAME [NAME ...]")
-        return 2
-    if args[0] == "list":
-        print(f"Hugging Face cache: {hf_cache_dir()}")
-        for status in list_weights():
-            where = str(status.path) if status.path else "-"
-            print(f"{'yes' if status.present else 'no ':3}  {status.name:20} {status.repo_id:24} {where}")
-        return 0
-    code = 0
-    for name in args[1:]:
-        try:
-            print(f"{name}: {fetch_weights(name)}")
-        except WeightsError as exc:
-            print(f"error: {exc}")
-            code = 1
-    return code
 
 
 def weights_digest(path: Path) -> dict[str, str]:

@@ -10,7 +10,6 @@ The measured bitrate is always computed from the payload, never taken from the d
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -213,13 +212,6 @@ class Codec(ABC):
         rates = "/".join(f"{r // 1000 if r % 1000 == 0 else r / 1000:g}k" for r in cls.sample_rates) or "any"
         kbps = ", ".join(f"{b:g}" for b in cls.default_bitrates) or "-"
         return f"{rates} Hz; kbps: {kbps}; {cls.description}"
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        """Keyword options ``__init__`` accepts besides ``bitrate`` and ``device``."""
-        params = inspect.signature(cls.__init__).parameters
-        return [n for n, p in params.items()
-                if n not in ("self", "bitrate", "device") and p.kind is not inspect.Parameter.VAR_KEYWORD]
 
     # -- helpers the harness uses ------------------------------------------------------------
     def prepare(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:

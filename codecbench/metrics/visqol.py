@@ -80,15 +80,6 @@ def visqol_api(mode: str, lattice: bool = False) -> Any:
     return _APIS[key]
 
 
-def numba_enabled() -> bool:
-    """Whether visqol-python runs its numba-compiled kernels."""
-    try:
-        from visqol.numba_accel import has_numba
-    except ImportError:
-        return False
-    return bool(has_numba())
-
-
 class _Visqol(Metric):
     mode: ClassVar[str] = "audio"
 

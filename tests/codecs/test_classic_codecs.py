@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codecbench.suite import check_options
 from codecbench.codecs import CODECS, CodecError, Payload
 from codecbench.codecs.aac import AacCodec
 from codecbench.codecs.mp3 import Mp3Codec
@@ -193,7 +194,9 @@ def test_identity_names_versions_and_options() -> None:
     assert ident != OpusCodec(bitrate=32).identity()
     assert Mp3Codec(bitrate=64).identity()["encoder_library"][0].isdigit()  # LAME "3.100"
     assert AacCodec(bitrate=64).identity()["options"]["match_bitrate"] is True
-    assert set(OpusCodec.option_names()) >= {"application", "complexity", "vbr", "frame_duration", "channels"}
+    opus_options = dict.fromkeys(("application", "complexity", "vbr", "frame_duration", "channels"))
+    assert check_options(OpusCodec, opus_options, ("bitrate", "device")) is None
+    assert "compexity" in (check_options(OpusCodec, {"compexity": 5}, ("bitrate", "device")) or "")
 
 
 def test_bad_input_and_corrupt_payload_raise_codec_error() -> None:

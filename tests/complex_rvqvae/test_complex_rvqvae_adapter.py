@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from codecbench.suite import check_options
 from codecbench.codecs import CODECS, CodecUnavailable, Payload
 from codecbench.errors import ConfigError
 from complex_rvqvae.config import load_config
@@ -63,7 +64,7 @@ def test_adapter_rejects_bad_bitrates_and_reports_missing_checkpoint(tmp_path, t
     with pytest.raises(CodecUnavailable):
         missing.encode(np.zeros((1, 100), np.float32))
     assert "no weights" in cls(bitrate=12).unavailable_reason()
-    assert set(cls.option_names()) == {"checkpoint", "config", "chunk_seconds"}
+    assert check_options(cls, dict.fromkeys(("checkpoint", "config", "chunk_seconds")), ("bitrate", "device")) is None
     # An explicit config must match the weights.
     wrong = cls(bitrate=6, checkpoint=str(tiny_checkpoint), config="48k")
     from codecbench.codecs import CodecError

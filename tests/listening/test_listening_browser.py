@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from codecbench.listening import analyze, build_listening_test
-from codecbench.report.sample_run import make_synthetic_run
+from sample_run import make_synthetic_run
 
 pytestmark = pytest.mark.browser
 CHROMIUM_EXTRA_ARGS = ("--autoplay-policy=no-user-gesture-required",)  # for the chromium_browser fixture

@@ -16,7 +16,7 @@ from codecbench.listening.analysis import screen_mushra
 from codecbench.report import build_report
 from codecbench.report import ReportOptions
 from codecbench.report.cli import main as cli_main
-from codecbench.report.sample_run import make_synthetic_run
+from sample_run import make_synthetic_run
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from codecbench.errors import EXIT_USAGE, StorageError
 from codecbench.listening import build_listening_test
 from codecbench.paths import SITE_MARKER
 from codecbench.report.cli import main as cli_main
-from codecbench.report.sample_run import make_synthetic_run
+from sample_run import make_synthetic_run
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from codecbench.suite import check_options
 from codecbench.codecs import CODECS, CodecUnavailable  # noqa: E402
 from codecbench.codecs.encodec import EncodecAdapter  # noqa: E402
 
@@ -47,7 +48,8 @@ def test_registry_and_summary() -> None:
     assert CODECS.get("encodec") is EncodecAdapter
     text = EncodecAdapter.summary()
     assert "24k/48k" in text and "1.5, 3, 6, 12, 24" in text
-    assert set(EncodecAdapter.option_names()) == {"model", "model_dir", "weights", "channels", "chunk_seconds"}
+    options = dict.fromkeys(("model", "model_dir", "weights", "channels", "chunk_seconds"))
+    assert check_options(EncodecAdapter, options, ("bitrate", "device")) is None
 
 
 def test_24k_sweep_measured_equals_declared_and_codes_are_nested(models: dict[str, Path]) -> None:

@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("huggingface_hub")
 
 from codecbench import weights  # noqa: E402
+from codecbench.cli import main  # noqa: E402
 
 
 def _fake_cache(cache: Path, repo_id: str, files: dict[str, bytes]) -> Path:
@@ -61,13 +62,15 @@ def test_list_weights_and_cli(cache: Path, capsys: pytest.CaptureFixture[str]) -
     assert status["dac_44khz"].present and status["dac_44khz"].path is not None
     assert not status["encodec_48khz"].present and status["encodec_48khz"].path is None
     assert status["hificodec_24k_240d"].repo_id == "Dongchao/AcademiCodec"
-    assert weights.weights_cli(["list"]) == 0
+    assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
     assert "dac_44khz" in out and str(cache) in out
-    assert weights.weights_cli(["fetch", "dac_44khz"]) == 0  # already cached: no network
-    assert weights.weights_cli(["fetch", "encodex_24khz"]) == 1
-    assert "did you mean 'encodec_24khz'" in capsys.readouterr().out
-    assert weights.weights_cli([]) == 2
+    assert main(["weights", "fetch", "dac_44khz"]) == 0  # already cached: no network
+    assert main(["weights", "fetch", "encodex_24khz"]) != 0
+    assert "did you mean 'encodec_24khz'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["weights"])
+    assert usage.value.code == 2
 
 
 def test_fetch_fails_fast_when_offline_flag_set(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from codecbench.report import ReportOptions, build_report
-from codecbench.report.sample_run import make_synthetic_run
+from sample_run import make_synthetic_run
 
 pytestmark = pytest.mark.browser
 HOSTILE_UTT = "<script>alert(1)</script>"
@@ -149,7 +149,7 @@ def test_pages_work_from_a_localhost_server(chromium_browser, report):
 
 
 def test_apcodec_plus_demo_players_all_load(chromium_browser, shared_fixtures, tmp_path):
-    from codecbench.report.sample_run import make_folder_run
+    from sample_run import make_folder_run
 
     run = make_folder_run(shared_fixtures / "apcodec_plus_demo", tmp_path / "run")
     site = build_report(run, options=ReportOptions(anchor="APCodec+", bootstrap=200, spectrograms=False))

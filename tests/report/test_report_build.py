@@ -15,7 +15,7 @@ from codecbench.report import ReportOptions, build_report
 from codecbench.report.build import build_report_summary
 from codecbench.report.cli import main as cli_main, register
 from codecbench.report.demo import select_utterances
-from codecbench.report.sample_run import make_folder_run, make_synthetic_run
+from sample_run import make_folder_run, make_synthetic_run
 from codecbench.report.tables import metric_meta, summarise
 from codecbench.results import load_manifest, load_results
 

@@ -18,7 +18,7 @@ from codecbench.report.build import selection_text
 from codecbench.report.cli import main as cli_main
 from codecbench.report.demo import fmt, fmt_ci, fmt_kbps, fmt_p
 from codecbench.report.plots import row_spectrograms
-from codecbench.report.sample_run import make_synthetic_run
+from sample_run import make_synthetic_run
 from codecbench.store import ItemResult, ResultStore
 
 GREY = np.array([0xD9, 0xDE, 0xE3]) / 255.0  # the "no content" colour

@@ -15,7 +15,7 @@ from codecbench.paths import SITE_MARKER, AllowedRoots
 from codecbench.report import ReportOptions, build_report
 from codecbench.report.build import build_report_summary
 from codecbench.report.cli import main as cli_main
-from codecbench.report.sample_run import make_synthetic_run
+from sample_run import make_synthetic_run
 from codecbench.results import load_results
 from codecbench.store import ItemResult, ResultStore
 
