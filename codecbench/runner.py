@@ -543,14 +543,12 @@ def _point_info(point: CodecPoint) -> dict[str, Any]:
 
 
 def _prepare_kernels(log: Log) -> None:
-    """Say what happens while numba compiles ViSQOL's kernels on a first run (when the metric offers it)."""
+    """Compile ViSQOL's numba kernels once, saying so, before metric workers would each do it."""
     try:
         from codecbench.metrics import visqol
     except ImportError:
         return
-    prepare = getattr(visqol, "prepare_kernels", None)
-    if callable(prepare):
-        prepare(log)
+    visqol.prepare_kernels(log)
 
 
 def run_suite(suite: Suite, out: Optional[Path] = None, jobs: Optional[int] = None, device: Optional[str] = None,

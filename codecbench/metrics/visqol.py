@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, ClassVar
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -78,6 +81,36 @@ def visqol_api(mode: str, lattice: bool = False) -> Any:
             raise MetricUnavailable(f"ViSQOL speech: the lattice mapper cannot load ({first}); {LATTICE_HINT}") from exc
         _APIS[key] = api
     return _APIS[key]
+
+
+def _kernel_cache_dirs() -> list[Path]:
+    """Where numba keeps visqol-python's compiled kernels: ``NUMBA_CACHE_DIR`` when set, else the
+    package's own ``__pycache__`` (numba's default for an importable, writable package)."""
+    import visqol
+
+    custom = os.environ.get("NUMBA_CACHE_DIR")
+    return [Path(custom)] if custom else [Path(visqol.__file__).parent / "__pycache__"]
+
+
+def prepare_kernels(log: Callable[[str], None]) -> None:
+    """Compile ViSQOL's numba kernels in this process before the metric workers start, saying so.
+
+    A first run otherwise sits at 0 % for tens of seconds while every worker compiles the same
+    kernels. Once compiled they load from numba's on-disk cache (docs/metrics.md), so this is silent.
+    """
+    try:
+        from visqol.numba_accel import has_numba, warmup
+    except ImportError:
+        return
+    if not has_numba():
+        return
+    dirs = _kernel_cache_dirs()
+    if any(next(d.rglob("numba_accel*.nbi"), None) is not None for d in dirs if d.is_dir()):
+        return
+    log(f"compiling ViSQOL kernels, once (~30-60 s); cached in {dirs[0]}")
+    start = time.monotonic()
+    warmup()
+    log(f"ViSQOL kernels compiled in {time.monotonic() - start:.0f} s")
 
 
 class _Visqol(Metric):

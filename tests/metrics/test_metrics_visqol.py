@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from pathlib import Path
 
 import codecbench.metrics.visqol as visqol_metric
 from codecbench.scoring import MetricConfigError, build_metrics, score_pair
@@ -61,3 +62,25 @@ def test_all_extra_installs_the_lattice_runtime() -> None:
     extras = project["optional-dependencies"]
     pulled = extras["all"][0].split("[", 1)[1].rstrip("]").split(",")
     assert any(req.startswith("ai-edge-litert") for name in pulled for req in extras[name])
+
+
+def test_first_run_says_it_compiles_the_kernels_and_later_runs_are_silent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    numba_accel = pytest.importorskip("visqol.numba_accel")
+    if not numba_accel.has_numba():
+        pytest.skip("numba is not installed: visqol-python runs without kernels to compile")
+    from codecbench.metrics import visqol as visqol_metric
+
+    compiled: list[bool] = []
+    monkeypatch.setattr(numba_accel, "warmup", lambda: compiled.append(True))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    said: list[str] = []
+    visqol_metric.prepare_kernels(said.append)
+    assert compiled == [True] and len(said) == 2
+    assert said[0].startswith("compiling ViSQOL kernels") and str(tmp_path / "numba") in said[0]
+    cached = tmp_path / "numba" / "visqol" / "numba_accel._dp_forward_pass-304.py311.nbi"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    said.clear()
+    visqol_metric.prepare_kernels(said.append)
+    assert said == [] and compiled == [True]
