@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from codecbench.listening import analyze, build_listening_test
+from browser_polling import wait_until
 from sample_run import make_synthetic_run
 
 pytestmark = pytest.mark.browser
@@ -52,7 +53,7 @@ def test_scripted_listener_completes_mushra(chromium_browser, mushra, tmp_path):
     page.fill("#listener-id", "L1")
     page.click("#start-button")
     assert page.locator("#progress-text").text_content() == "Trial 1 of 2"
-    page.wait_for_function("Array.from(document.querySelectorAll('audio[data-stimulus]')).every(a => a.readyState >= 1)")
+    wait_until(page, "Array.from(document.querySelectorAll('audio[data-stimulus]')).every(a => a.readyState >= 1)")
     durations = page.evaluate("Array.from(document.querySelectorAll('audio[data-stimulus]')).map(a => a.duration)")
     assert len(durations) == 7 and max(durations) - min(durations) < 1e-3  # reference + 6 equal-length stimuli
     # Playing: one stimulus at a time, looping, switching keeps only the new one playing.

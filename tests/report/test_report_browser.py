@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from codecbench.report import ReportOptions, build_report
+from browser_polling import wait_until
 from sample_run import make_synthetic_run
 
 pytestmark = pytest.mark.browser
@@ -46,25 +46,15 @@ class PageWatch:
         self.problems.append(f"failed load: {request.url} ({request.failure})")
 
 
-def _wait_until(page, expression: str, timeout_s: float = 15.0) -> None:
-    """Poll ``expression`` from Python: ``wait_for_function`` polls by evaluating a string inside the
-    page, which the report's Content-Security-Policy (no 'unsafe-eval') rightly blocks."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout_s} s: {expression}")
-        time.sleep(0.1)
-
-
 def _check_media(page) -> int:
     """Wait until every <audio> has metadata and every <img> decoded; return the audio count."""
-    _wait_until(page, "Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1 || a.error)")
+    wait_until(page, "Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1 || a.error)")
     audio = page.evaluate("Array.from(document.querySelectorAll('audio')).map(a => "
                           "({src: a.getAttribute('src'), ready: a.readyState, dur: a.duration, err: a.error && a.error.code}))")
     for a in audio:
         assert a["err"] is None and a["ready"] >= 1 and 0.3 < a["dur"] < 30, a
     page.evaluate("Array.from(document.images).forEach(i => { i.loading = 'eager'; })")  # lazy ones off-screen too
-    _wait_until(page, "Array.from(document.images).every(i => i.complete)")
+    wait_until(page, "Array.from(document.images).every(i => i.complete)")
     broken = page.evaluate("Array.from(document.images).filter(i => i.naturalWidth === 0).map(i => i.src)")
     assert broken == []
     return len(audio)
