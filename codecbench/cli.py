@@ -2,7 +2,8 @@
 
 Every expected failure ends as one ``codecbench: error: ...`` line and a documented exit status
 (see :mod:`codecbench.errors`): 0 success, 1 a bug (traceback), 2 bad suite/options/data,
-3 a run that scored nothing, 4 run directory locked by another process, 130 interrupted with
+3 a run that scored nothing, 4 run directory locked by another process, 5 cluster tasks of a
+``--launcher`` run kept failing, 130 interrupted with
 everything finished already stored.
 """
 
@@ -14,10 +15,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from codecbench import __version__
 from codecbench.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CodecbenchError, NothingScoredError
+
+
+if TYPE_CHECKING:
+    from codecbench.suite import Suite
 
 
 class CliError(CodecbenchError):
@@ -37,6 +42,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from codecbench.suite import load_suite
 
     suite = load_suite(args.suite)
+    if args.launcher:
+        return _run_launched(suite, args)
+    if args.tasks or args.detach:
+        raise CliError("--tasks and --detach need --launcher slurm|local; for one process drop them")
     shard = Shard.parse(args.shard) if args.shard else None
     print(f"run dir: {suite.output_dir(args.out)}", file=sys.stderr)
     summary = run_suite(suite, out=args.out, jobs=args.jobs, device=args.device, shard=shard,
@@ -53,6 +62,34 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     return _print_summary(summary.run_dir)
+
+
+def _run_launched(suite: "Suite", args: argparse.Namespace) -> int:
+    from codecbench.launcher import launch
+    from codecbench.store import ResultStore
+
+    if args.shard:
+        raise CliError("--shard and --launcher do not mix: the launcher cuts the shards itself (--tasks N)")
+    result = launch(suite, args.launcher, tasks=args.tasks, out=args.out, jobs=args.jobs, device=args.device,
+                    detach=args.detach, progress=not args.no_progress, retry_crashed=args.retry_crashed)
+    if result.detached:
+        return 0
+    with ResultStore.open_existing(result.run_dir) as store:
+        states = [status for status, _, _ in store.row_states().values()]
+    print(f"run dir: {result.run_dir}  planned rows: {result.planned}  tasks: {result.record.tasks if result.record else '?'}"
+          f"  merged: {result.merged_rows} rows in {result.merge_s:.2f} s  ok: {states.count('ok')}  "
+          f"failed: {states.count('failed')}  skipped: {states.count('skipped')}", file=sys.stderr)
+    if states.count("ok") == 0 and result.planned:
+        raise NothingScoredError(f"nothing was scored in {result.run_dir}: see the task logs under "
+                                 f"{result.run_dir / 'tasks'}; fix the first error and rerun the same command")
+    return _print_summary(result.run_dir)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from codecbench.cluster import format_status, run_status
+
+    print(format_status(run_status(Path(args.run_dir))))
+    return 0
 
 
 def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) -> int:
@@ -205,7 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", action="store_true", help="wait for another run on the same run dir to finish")
     run.add_argument("--retry-crashed", action="store_true",
                      help="also retry items that crashed their codec worker twice")
+    run.add_argument("--launcher", choices=["local", "slurm"],
+                     help="run as --tasks shards: a Slurm job array, or local subprocesses; then merge")
+    run.add_argument("--tasks", type=int, help="number of launcher tasks (default: the suite's launcher.tasks)")
+    run.add_argument("--detach", action="store_true",
+                     help="with --launcher slurm: return after submitting (follow with the same command)")
     run.set_defaults(func=cmd_run)
+
+    st = sub.add_parser("status", help="shards of a --launcher run: rows, failures, task states, next step")
+    st.add_argument("run_dir")
+    st.set_defaults(func=cmd_status)
 
     lst = sub.add_parser("list", help="list registered codecs, metrics or datasets")
     lst.add_argument("what", choices=["codecs", "metrics", "datasets"])

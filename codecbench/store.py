@@ -321,6 +321,11 @@ class ResultStore:
                 item["lag_at_bound"] = bool(item["lag_at_bound"])
         return items
 
+    def update_span(self) -> tuple[Optional[float], Optional[float]]:
+        """(first, last) ``updated_at`` of the stored rows, Unix seconds; (None, None) when empty."""
+        first, last = self._conn.execute("SELECT MIN(updated_at), MAX(updated_at) FROM items").fetchone()
+        return first, last
+
     def merge_from(self, other: "ResultStore", relocate: Optional[Path] = None) -> int:
         """Copy every row of ``other`` into this store (replacing same keys); returns rows copied.
 
@@ -336,3 +341,32 @@ class ResultStore:
                         row[col] = str(relocate / row[col])
             self.write(ItemResult(**{k: v for k, v in row.items() if k in fields}))
         return len(items)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy the SQLite database ``source`` (WAL included) to ``target``, replacing it atomically.
+
+    Used for a cluster task's shard database on node-local disk: SQLite's online backup reads a
+    consistent snapshot, and stale ``-wal``/``-shm`` files beside ``target`` are removed so they
+    are never replayed onto the new file.
+    """
+    part = target.with_name(target.name + ".part")
+    part.unlink(missing_ok=True)
+    try:
+        src = sqlite3.connect(source, timeout=60.0)
+        try:
+            dst = sqlite3.connect(part)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        for suffix in ("-wal", "-shm"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        part.replace(target)
+    except sqlite3.Error as exc:
+        raise _store_error(source, exc, f"copying to {target}") from None
+    except OSError as exc:
+        raise StoreError(f"{target}: cannot copy the shard database here ({exc.strerror}); "
+                         "free space or fix permissions and rerun") from None

@@ -59,6 +59,29 @@ class MetricEntry(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class LauncherSection(_Strict):
+    """The suite's ``launcher:`` section: how ``codecbench run --launcher slurm|local`` places its tasks.
+
+    Each task runs one shard of the plan (cut by utterance, so a task loads each model once)
+    into its own shard database. Resources are per task; ``sbatch`` passes extra options
+    through to ``sbatch`` (``{constraint: a100, exclusive: true}``).
+    """
+
+    tasks: Optional[int] = Field(default=None, gt=0)  # default for --tasks
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    time_min: int = Field(default=60, gt=0)  # wall-time limit of each task, minutes
+    cpus_per_task: int = Field(default=1, gt=0)  # also the task's metric workers (--jobs)
+    gpus_per_task: int = Field(default=0, ge=0)
+    mem_gb: Optional[float] = Field(default=None, gt=0)
+    array_parallelism: Optional[int] = Field(default=None, gt=0)  # tasks of the array running at once
+    max_retries: int = Field(default=2, ge=0)  # resubmissions of a failed, cancelled or lost task
+    node_local_dir: Optional[str] = None  # e.g. $TMPDIR: shard database on node-local disk, copied back
+    poll_s: float = Field(default=5.0, gt=0)  # how often the submitting process checks the tasks
+    sbatch: dict[str, Any] = Field(default_factory=dict)
+
+
 class Suite(_Strict):
     """A parsed suite. ``path`` and ``digest`` identify the file it came from."""
 
@@ -72,6 +95,7 @@ class Suite(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     jobs: Optional[int] = Field(default=None, gt=0)
     report: dict[str, Any] = Field(default_factory=dict)
+    launcher: LauncherSection = Field(default_factory=LauncherSection)
     path: Optional[str] = Field(default=None, exclude=True)
     digest: str = Field(default="", exclude=True)
 
