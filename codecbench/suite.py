@@ -78,7 +78,7 @@ class LauncherSection(_Strict):
     array_parallelism: Optional[int] = Field(default=None, gt=0)  # tasks of the array running at once
     max_retries: int = Field(default=2, ge=0)  # resubmissions of a failed, cancelled or lost task
     node_local_dir: Optional[str] = None  # e.g. $TMPDIR: shard database on node-local disk, copied back
-    poll_s: float = Field(default=5.0, gt=0)  # how often the submitting process checks the tasks
+    poll_s: float = Field(default=2.0, gt=0)  # how often the submitting process checks the tasks
     sbatch: dict[str, Any] = Field(default_factory=dict)
 
 

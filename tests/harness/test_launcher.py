@@ -206,8 +206,8 @@ def slurm() -> None:
 
 
 @pytest.mark.slurm
-def test_slurm_array_reproduces_one_process_and_status_follows_it(tmp_path: Path, single: pd.DataFrame,
-                                                                   slurm: None) -> None:
+def test_slurm_array_reproduces_one_process_and_status_follows_it(slurm: None, tmp_path: Path,
+                                                                   single: pd.DataFrame) -> None:
     suite, run_dir = _suite(tmp_path / "tiny.yaml"), tmp_path / "run"
     args = ["run", str(suite), "--out", str(run_dir), "--launcher", "slurm", "--tasks", "3", "--no-progress"]
     detached = _cli(*args, "--detach", timeout=60)
@@ -230,7 +230,7 @@ def test_slurm_array_reproduces_one_process_and_status_follows_it(tmp_path: Path
 
 
 @pytest.mark.slurm
-def test_a_task_cancelled_with_scancel_is_resubmitted(tmp_path: Path, single: pd.DataFrame, slurm: None) -> None:
+def test_a_task_cancelled_with_scancel_is_resubmitted(slurm: None, tmp_path: Path, single: pd.DataFrame) -> None:
     def scancel(job_id: str) -> None:
         subprocess.run(["scancel", job_id], check=True, timeout=30)
 
