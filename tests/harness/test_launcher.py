@@ -235,3 +235,39 @@ def test_a_task_cancelled_with_scancel_is_resubmitted(slurm: None, tmp_path: Pat
         subprocess.run(["scancel", job_id], check=True, timeout=30)
 
     _kill_and_recover(tmp_path, single, "slurm", scancel)
+
+
+@pytest.mark.slurm
+def test_a_preempted_task_is_requeued_by_submitit_and_resumes(slurm: None, tmp_path: Path,
+                                                               single: pd.DataFrame) -> None:
+    """USR2 is what Slurm sends before preemption or the time limit: the task checkpoints and requeues itself."""
+    run_dir = tmp_path / "run"
+    proc = _launch("run", str(_suite(tmp_path / "tiny.yaml")), "--out", str(run_dir), "--launcher", "slurm",
+                   "--tasks", "3")
+    try:
+        job = _first_job(run_dir)
+        shard_db = run_dir / "results.shard-1-of-3.sqlite"
+        end = time.monotonic() + 120
+        while not shard_db.exists() and time.monotonic() < end:  # the task is inside the Runner
+            time.sleep(0.1)
+        time.sleep(0.5)
+        subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+        # Slurm holds a requeued job back for a while (BeginTime); let it start now to keep the test short.
+        end = time.monotonic() + 60
+        while time.monotonic() < end and proc.poll() is None:
+            queued = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True,
+                                    timeout=30).stdout
+            if "BeginTime" in queued:
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+                break
+            time.sleep(0.2)
+        _, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "resubmitting" not in err  # requeued under the same job id, not resubmitted
+    log = (run_dir / "tasks" / job / f"{job}_0_log.out").read_text()
+    assert f"Requeued job {job}" in log, log[-2000:]
+    pd.testing.assert_frame_equal(_rows(run_dir), single)
+    assert _status(run_dir)["1-of-3"][4:6] == ["COMPLETED", "1"]
