@@ -205,9 +205,15 @@ class Launch:
         record.save()
         return [str(job.job_id) for _, job in jobs]
 
-    def _queue(self) -> dict[str, tuple[str, str]]:
+    def _queue(self, tries: int = 5) -> dict[str, tuple[str, str]]:
         if self.kind == "slurm":
-            return slurm_states()
+            for attempt in range(tries):  # a busy slurmctld may refuse one query; the tasks go on
+                try:
+                    return slurm_states()
+                except LaunchError:
+                    if attempt == tries - 1:
+                        raise
+                    time.sleep(2.0)
         return {job_id: ("RUNNING" if job.state == "RUNNING" else "ENDED", "")  # poll() also reaps the child
                 for job_id, job in self._handles.items()}
 
