@@ -271,3 +271,19 @@ def test_a_preempted_task_is_requeued_by_submitit_and_resumes(slurm: None, tmp_p
     assert f"Requeued job {job}" in log, log[-2000:]
     pd.testing.assert_frame_equal(_rows(run_dir), single)
     assert _status(run_dir)["1-of-3"][4:6] == ["COMPLETED", "1"]
+
+
+@pytest.mark.slurm
+def test_launcher_section_becomes_sbatch_options(slurm: None, tmp_path: Path) -> None:
+    from codecbench.launcher import make_executor
+    from codecbench.suite import LauncherSection
+
+    section = LauncherSection(partition="gpu", account="lab", qos="high", time_min=90, cpus_per_task=4,
+                              gpus_per_task=2, mem_gb=16, array_parallelism=3, sbatch={"constraint": "a100"})
+    executor = make_executor("slurm", tmp_path, section, "tiny")
+    # submitit's own rendering of the batch script (what sbatch would receive)
+    script = executor._executor._make_submission_file_text("true", "uid")
+    for line in ("--partition=gpu", "--account=lab", "--qos=high", "--time=90", "--cpus-per-task=4",
+                 "--gpus-per-node=2", "--mem=16GB", "--constraint=a100", "--signal=USR2@90"):
+        assert f"#SBATCH {line}\n" in script, (line, script)
+    assert executor._executor.parameters["array_parallelism"] == 3
