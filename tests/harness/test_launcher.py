@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from codecbench.cli import main
-from codecbench.errors import EXIT_USAGE
+from codecbench.errors import EXIT_TASKS_FAILED, EXIT_USAGE
 from codecbench.results import load_results
 
 pytest.importorskip("submitit", reason="submitit is not installed (pip install 'codecbench[cluster]')")
@@ -76,6 +76,19 @@ def _first_job(run_dir: Path, deadline_s: float = 60) -> str:
         except (OSError, ValueError, KeyError, IndexError):
             time.sleep(0.1)
     raise AssertionError(f"{run_dir / 'launcher.json'} named no job within {deadline_s} s")
+
+
+def _kill_local_task(controller: str, deadline_s: float = 60) -> None:
+    """SIGKILL a local task: the process submitit's local controller (pid = job id) started, then the controller."""
+    children = Path(f"/proc/{controller}/task/{controller}/children")
+    end = time.monotonic() + deadline_s
+    pids: list[str] = []
+    while not pids and time.monotonic() < end:
+        pids = children.read_text().split() if children.exists() else []
+        time.sleep(0.05)
+    assert pids, f"local controller {controller} started no task within {deadline_s} s"
+    for pid in [*pids, controller]:
+        os.kill(int(pid), signal.SIGKILL)
 
 
 def _status(run_dir: Path) -> dict[str, list[str]]:
@@ -146,9 +159,31 @@ def test_local_tasks_reproduce_one_process_and_rerun_resumes_only_unfinished_sha
 def test_a_killed_local_task_is_resubmitted_and_its_node_local_shard_copied_back(
         tmp_path: Path, single: pd.DataFrame) -> None:
     scratch = tmp_path / "node-local"
-    _kill_and_recover(tmp_path, single, "local", lambda pid: os.kill(int(pid), signal.SIGKILL),
-                      extra=f", node_local_dir: '{scratch}'")
-    assert scratch.is_dir() and not any(scratch.iterdir())  # each task removed its node-local copy
+    run_dir = _kill_and_recover(tmp_path, single, "local", _kill_local_task, extra=f", node_local_dir: '{scratch}'")
+    killed = json.loads((run_dir / "launcher.json").read_text())["attempts"]["1-of-3"][0]["job_id"]
+    # every task that finished removed its node-local copy (a SIGKILLed one cannot: the scheduler's $TMPDIR can)
+    assert {p.name for p in scratch.iterdir()} <= {f"codecbench-{killed}"}
+
+
+def test_a_task_that_keeps_failing_is_reported_with_its_log(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = _launch("run", str(_suite(tmp_path / "tiny.yaml", ", max_retries: 0")), "--out", str(run_dir),
+                   "--launcher", "local", "--tasks", "3")
+    try:
+        pid = _first_job(run_dir)
+        _kill_local_task(pid)
+        _, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == EXIT_TASKS_FAILED, err
+    line = err.strip().splitlines()[-1]
+    log = run_dir / "tasks" / pid / f"{pid}_0_log.err"
+    assert line.startswith("codecbench: error: 1 task(s) kept failing: shard 1-of-3") and str(log) in line, line
+    assert log.is_file()
+    assert not (run_dir / "results.sqlite").exists()  # nothing half-merged
+    status = _status(run_dir)
+    assert status["next"][0].startswith("resubmit") and status["2-of-3"][4] == "COMPLETED", status
 
 
 @pytest.mark.parametrize("args, message", [
