@@ -56,13 +56,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) -> int:
-    from codecbench.results import load_manifest, load_results, metric_names
-    from codecbench.stats import CISettings
-    from codecbench.summary import FORMATTERS, summarize
+    """Print the summary table; an unchanged run's table comes from its cache (see summary_cache)."""
+    from codecbench.summary_cache import cached_summary, remember_summary, summary_key
 
-    df = load_results(run_dir)
-    settings = CISettings.from_manifest(load_manifest(run_dir))
-    text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items))
+    key = summary_key(run_dir, fmt, all_items)
+    text = cached_summary(run_dir, key) if key else None
+    if text is None:
+        from codecbench.results import load_manifest, load_results, metric_names
+        from codecbench.stats import CISettings
+        from codecbench.summary import FORMATTERS, summarize
+
+        df = load_results(run_dir)
+        settings = CISettings.from_manifest(load_manifest(run_dir))
+        text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items))
+        if key:
+            remember_summary(run_dir, f"{fmt}-all-items" if all_items else fmt, key, text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Optional
 
 from codecbench.store import ResultStore
+
+if TYPE_CHECKING:  # pandas loads only when a table is built: a rerun with nothing to do never needs it
+    import pandas as pd
 
 MANIFEST_NAME = "manifest.json"
 KEY_COLUMNS = ["dataset", "utterance", "codec", "bitrate"]
@@ -50,7 +51,7 @@ def metric_names(run_dir: Path | str, rows: Optional[list[dict[str, Any]]] = Non
     return names
 
 
-def load_results(run_dir: Path | str, include_paths: bool = False) -> pd.DataFrame:
+def load_results(run_dir: Path | str, include_paths: bool = False) -> "pd.DataFrame":
     """One row per utterance x codec x bitrate.
 
     Columns: ``dataset, utterance, codec, bitrate`` (declared kbps), ``measured_kbps``, one
@@ -95,12 +96,16 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> pd.DataFra
     columns = KEY_COLUMNS + ["measured_kbps"] + metrics + TAIL_COLUMNS + ALIGNMENT_COLUMNS + CODING_COLUMNS
     if include_paths:
         columns += PATH_COLUMNS + ["metadata"]
+    import pandas as pd
+
     df = pd.DataFrame.from_records(records, columns=columns)
     return _suite_order(df, load_manifest(run_dir).get("suite", {}))
 
 
-def _suite_order(df: pd.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
+def _suite_order(df: "pd.DataFrame", suite: dict[str, Any]) -> "pd.DataFrame":
     """Rows in the suite's dataset and codec order, then by bitrate and utterance."""
+    import pandas as pd
+
     if df.empty:
         return df
     datasets = {d["name"]: i for i, d in enumerate(suite.get("datasets", []))}

@@ -13,6 +13,7 @@ read-only, so archived or shared run directories without write permission still 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
@@ -287,6 +288,20 @@ class ResultStore:
                              (item_key, name, f"{name}#%"))
             self._insert_scores(conn, item_key, scores, identities)
             conn.execute("UPDATE items SET updated_at = ? WHERE item_key = ?", (time.time(), item_key))
+
+    def content_digest(self) -> str:
+        """SHA-256 over every row of every table: equal digests mean equal stored results."""
+        digest = hashlib.sha256()
+        try:
+            tables = [name for (name,) in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            for table in tables:
+                digest.update(f"\0table {table}\0".encode())
+                for row in self._conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
+                    digest.update(repr(row).encode())
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc, "reading") from None
+        return digest.hexdigest()
 
     def row_states(self) -> dict[str, tuple[str, Optional[str], int]]:
         """item_key -> (status, cache key, crashes) of every stored row (what a resume compares)."""
