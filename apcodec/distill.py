@@ -30,7 +30,7 @@ from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig
-from apcodec.task import APCodecTask, DiscriminatorConfig, GeneratorPass, load_generator
+from apcodec.task import APCodecTask, DiscriminatorConfig, GeneratorPass, generator_of, load_generator
 from codecbench.registry import reject_unknown_keys
 from codecbench.training.losses import match_frames
 from codecbench.training.task import StepContext
@@ -131,9 +131,10 @@ class DistillationTask(APCodecTask):
                                                       state.teacher.latent_pre_vq.float())
         terms["distill_latent"] = cfg.latent * torch.mean((student_latent - teacher_latent) ** 2)
         student_audio, teacher_audio = match_frames(state.decoded.float(), state.teacher.decoded.audio.float())
+        assert self.mel is not None  # built by prepare()
         terms["distill_mel"] = cfg.mel * torch.mean(torch.abs(self.mel(student_audio) - self.mel(teacher_audio)))
         with torch.autocast(device_type=student_audio.device.type, enabled=False):
-            analyze = run.raw["generator"].analyze
+            analyze = generator_of(run.raw).analyze
             s_logamp, t_logamp = match_frames(analyze(student_audio.squeeze(1)).logamp,
                                               analyze(teacher_audio.squeeze(1)).logamp)
         terms["distill_amplitude"] = cfg.amplitude * torch.mean((s_logamp - t_logamp) ** 2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional, cast
 
 import torch
 from torch import nn
@@ -23,6 +23,14 @@ from codecbench.training.losses import (consistency_loss, feature_matching_loss,
 from codecbench.training.mel import LogMelSpectrogram
 from codecbench.training.task import StepContext, TrainTask
 
+if TYPE_CHECKING:
+    from apcodec.model import APCodec
+
+
+
+def generator_of(modules: Mapping[str, nn.Module]) -> "APCodec":
+    """The ``generator`` entry of a task's modules, typed (the engine keeps them as plain modules)."""
+    return cast("APCodec", modules["generator"])
 
 @dataclass
 class GeneratorPass:
@@ -74,7 +82,8 @@ class DiscriminatorConfig:
         if self.mpd_channels != DiscriminatorConfig.mpd_channels:
             # MultiPeriodDiscriminator takes no width; rebuild its period discriminators narrower.
             mpd.discriminators = nn.ModuleList(
-                [PeriodDiscriminator(d.period, channels=self.mpd_channels) for d in mpd.discriminators])
+                [PeriodDiscriminator(cast(PeriodDiscriminator, d).period, channels=self.mpd_channels)
+                 for d in mpd.discriminators])
         return {"mpd": mpd, "mrd": MultiResolutionDiscriminator(channels=self.mrd_channels)}
 
 
@@ -158,12 +167,13 @@ class APCodecTask(TrainTask):
         terms["amplitude"] = torch.mean((logamp - g_logamp) ** 2)
         terms["ip"], terms["gd"], terms["iaf"] = phase_losses(pha, g_pha)
         with torch.autocast(device_type=state.decoded.device.type, enabled=False):
-            resynth = run.raw["generator"].analyze(state.decoded.float().squeeze(1))
+            resynth = generator_of(run.raw).analyze(state.decoded.float().squeeze(1))
         r_rea, r_imag, c_rea, c_imag = match_frames(resynth[2], resynth[3], g_rea, g_imag)
         terms["consistency"] = consistency_loss(c_rea, c_imag, r_rea, r_imag)
         terms["real"] = torch.mean(torch.abs(rea - g_rea))
         terms["imag"] = torch.mean(torch.abs(imag - g_imag))
         real, fake = match_frames(state.audio, state.decoded)
+        assert self.mel is not None  # built by prepare()
         mel_real, mel_fake = self.mel(real), self.mel(fake)
         terms["mel_l1"] = torch.mean(torch.abs(mel_real - mel_fake))
         terms["mel_l2"] = torch.mean((mel_real - mel_fake) ** 2)
@@ -200,8 +210,9 @@ class APCodecTask(TrainTask):
         plus the single-file ``apcodec_XXXXXXXX.pt`` (config + weights) the codec adapter loads."""
         from apcodec.checkpoint import save_checkpoint, save_official_checkpoint
 
-        paths = list(save_official_checkpoint(raw["generator"], out_dir, step))
-        paths.append(save_checkpoint(raw["generator"], Path(out_dir) / f"apcodec_{step:08d}.pt", extra={"step": step}))
+        generator = generator_of(raw)
+        paths = list(save_official_checkpoint(generator, out_dir, step))
+        paths.append(save_checkpoint(generator, Path(out_dir) / f"apcodec_{step:08d}.pt", extra={"step": step}))
         return paths
 
     def describe(self) -> dict:
@@ -210,7 +221,7 @@ class APCodecTask(TrainTask):
                                   "mrd_channels": self.disc_cfg.mrd_channels}}
 
 
-def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> nn.Module:
+def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> "APCodec":
     """Load an APCodec generator from any checkpoint this project writes or reads.
 
     Accepts: a training state (``state_XXXXXXXX.pt`` / ``best.pt``) or a run folder (its newest

@@ -102,6 +102,7 @@ def _train(args: argparse.Namespace, exp) -> int:
                    round_mode=str(extra.get("round_mode", "continue")), resume=args.resume is not None,
                    config_raw=raw, disc_cfg=disc_cfg)
         return 0
+    task: APCodecTask
     if extra.get("teacher"):
         from apcodec.distill import DistillationTask, DistillConfig
 
