@@ -23,15 +23,20 @@ between segments of exactly equal length (all full chunks of long files; equal-l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 
 from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
 from codecbench.codecs._torch import TorchCodec
 from codecbench.codecs.base import CodecError, file_digest
 
+if TYPE_CHECKING:  # torch and the model load only when the adapter runs
+    import torch
 
-class APCodecAdapter(TorchCodec):
+    from apcodec.model import APCodec
+
+
+class APCodecAdapter(TorchCodec["APCodec"]):
     """APCodec family. Options: ``config``, ``checkpoint`` | (``encoder`` + ``decoder``), ``chunk_seconds``."""
 
     name = "apcodec"
@@ -115,7 +120,7 @@ class APCodecAdapter(TorchCodec):
         return {**super().identity(), "config": self.cfg.to_dict(), "n_codebooks": self.n_codebooks,
                 "weights": self._weights_digest()}
 
-    def _build_model(self) -> Any:
+    def _build_model(self) -> "APCodec":
         from apcodec.checkpoint import CheckpointError, load_checkpoint, load_official_checkpoint
 
         try:
@@ -134,10 +139,10 @@ class APCodecAdapter(TorchCodec):
     def _codebook_size(self) -> int:
         return self.cfg.codebook_size
 
-    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+    def _encode_tensor(self, model: "APCodec", audio: torch.Tensor) -> torch.Tensor:
         return model.encode(audio[:, 0], self.n_codebooks)   # [B, 1, T] -> [B, n_q, N']
 
-    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+    def _decode_tensor(self, model: "APCodec", codes: torch.Tensor) -> torch.Tensor:
         return model.decode(codes).unsqueeze(1)   # [B, n_q, N'] -> [B, 1, T']
 
 

@@ -14,11 +14,14 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
 
 from codecbench.errors import CodecStageError
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 
 class CodecError(CodecStageError):
@@ -121,7 +124,7 @@ class Codec(ABC):
 
     # -- the protocol ---------------------------------------------------------------------
     @abstractmethod
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         """Encode ``audio`` (float32 ``[C, T]`` at ``self.sample_rate``, ``C == self.channels``).
 
         ``item`` is the dataset utterance (id, path, metadata); only adapters that look
@@ -133,7 +136,7 @@ class Codec(ABC):
         """Decode ``payload`` to float32 ``[C, T]`` at ``self.sample_rate``."""
 
     # -- batches (defaults loop; the PyTorch adapters override them to share forward passes) ------
-    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Any]] = None) -> list[Payload]:
+    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Optional[Utterance]]] = None) -> list[Payload]:
         """Encode several inputs; the result equals ``[encode(a, i) for a, i in zip(audios, items)]``.
 
         Args:

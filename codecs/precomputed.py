@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
 from codecbench.audio import AudioError, load_audio, resample
 from codecbench.codecs.base import Codec, CodecError, Payload
 from codecbench.datasets.base import walk_files
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 
 class PrecomputedCodec(Codec):
@@ -123,7 +126,7 @@ class PrecomputedCodec(Codec):
         raise CodecError(f"precomputed: no decoded file for item '{item_id}'; expected {tried}")
 
     # -- the protocol ------------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         """Find the decoded file of ``item.id``; the payload only names it (no bits)."""
         item_id = getattr(item, "id", None)
         if not item_id:
