@@ -1,6 +1,6 @@
 """Metric registry. Each metric declares its sample rate and direction in :class:`MetricInfo`."""
 
-from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable
+from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights
 from codecbench.registry import Registry
 
 METRICS: Registry[Metric] = Registry("metric", "codecbench.metrics")
@@ -15,4 +15,4 @@ METRICS.register("lsd", "codecbench.metrics.spectral:LogSpectralDistance")
 METRICS.register("mel_distance", "codecbench.metrics.spectral:MelDistance")
 METRICS.register("mrstft_distance", "codecbench.metrics.spectral:MultiResolutionStftDistance")
 
-__all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable"]
+__all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable", "ModelWeights"]
