@@ -14,5 +14,8 @@ METRICS.register("si_sdr", "codecbench.metrics.spectral:SiSdr")
 METRICS.register("lsd", "codecbench.metrics.spectral:LogSpectralDistance")
 METRICS.register("mel_distance", "codecbench.metrics.spectral:MelDistance")
 METRICS.register("mrstft_distance", "codecbench.metrics.spectral:MultiResolutionStftDistance")
+METRICS.register("f0_rmse", "codecbench.metrics.pitch:F0Rmse")
+METRICS.register("f0_corr", "codecbench.metrics.pitch:F0Correlation")
+METRICS.register("vuv_f1", "codecbench.metrics.pitch:VoicingF1")
 
 __all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable", "ModelWeights"]
