@@ -17,5 +17,9 @@ METRICS.register("mrstft_distance", "codecbench.metrics.spectral:MultiResolution
 METRICS.register("f0_rmse", "codecbench.metrics.pitch:F0Rmse")
 METRICS.register("f0_corr", "codecbench.metrics.pitch:F0Correlation")
 METRICS.register("vuv_f1", "codecbench.metrics.pitch:VoicingF1")
+METRICS.register("dnsmos_sig", "codecbench.metrics.dnsmos:DnsmosSig")
+METRICS.register("dnsmos_bak", "codecbench.metrics.dnsmos:DnsmosBak")
+METRICS.register("dnsmos_ovrl", "codecbench.metrics.dnsmos:DnsmosOvrl")
+METRICS.register("dnsmos_p808", "codecbench.metrics.dnsmos:DnsmosP808")
 
 __all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable", "ModelWeights"]
