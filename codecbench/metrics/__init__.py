@@ -21,5 +21,6 @@ METRICS.register("dnsmos_sig", "codecbench.metrics.dnsmos:DnsmosSig")
 METRICS.register("dnsmos_bak", "codecbench.metrics.dnsmos:DnsmosBak")
 METRICS.register("dnsmos_ovrl", "codecbench.metrics.dnsmos:DnsmosOvrl")
 METRICS.register("dnsmos_p808", "codecbench.metrics.dnsmos:DnsmosP808")
+METRICS.register("speaker_sim", "codecbench.metrics.speaker:SpeakerSimilarity")
 
 __all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable", "ModelWeights"]
