@@ -27,3 +27,16 @@ def test_list_metrics_shows_kind_device_and_model_licences(capsys: pytest.Captur
     lines = out.splitlines()
     visqol = lines.index(next(line for line in lines if line.startswith("visqol_audio ")))
     assert "licence Apache-2.0" in lines[visqol + 1] and "libsvm_nu_svr_model.txt" in lines[visqol + 1]
+
+
+def test_list_metrics_marks_non_intrusive_metrics_and_backend_licences(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "metrics"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    dnsmos = lines.index(next(line for line in lines if line.startswith("dnsmos_ovrl ")))
+    assert "non-intrusive" in lines[dnsmos] and "licence MIT" in lines[dnsmos + 1]
+    speaker = lines.index(next(line for line in lines if line.startswith("speaker_sim ")))
+    assert "full-reference" in lines[speaker]
+    assert "[backend: resemblyzer]" in lines[speaker + 1] and "licence Apache-2.0" in lines[speaker + 1]
+    assert "[backend: wavlm_sv]" in lines[speaker + 2] and "wavlm_base_plus_sv" in lines[speaker + 2]
+    for name in ("f0_rmse", "f0_corr", "vuv_f1"):
+        assert not METRICS.get(name).info.weights and METRICS.get(name).info.intrusive
