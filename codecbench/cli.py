@@ -118,7 +118,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             info = cls.info
             rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
                 if info.sample_rate else "native rate"
-            detail = f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {info.description}"
+            kind = "full-reference" if info.intrusive else "non-intrusive (degraded signal only)"
+            device = f"{info.device}, batched" if info.batchable else info.device
+            detail = (f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {kind}; {device}; "
+                      f"{info.description}")
+            for item in info.weights:
+                when = f" [{item.when}]" if item.when else ""
+                detail += f"\n{'':16s} weights{when}: {item.name}; {item.source}; licence {item.licence}"
         else:
             detail = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         print(f"{name:16s} {detail}")
