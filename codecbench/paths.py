@@ -218,3 +218,12 @@ class AllowedRoots:
 
 # Option keys whose values are data folders (or single data files) of a dataset or precomputed codec.
 DATA_ROOT_KEYS = frozenset({"root", "path", "folder", "dir", "data_dir", "audio_dir"})
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (checkpoint hashes go into cache keys)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -27,6 +27,7 @@ import numpy as np
 
 from codecbench.audio import load_audio, save_audio
 from codecbench.codecs.base import Codec, CodecError
+from codecbench.paths import file_digest
 
 LENGTH_TOLERANCE = 0.05  # relative; plus LENGTH_SLACK_S absolute: codec padding is normal
 LENGTH_SLACK_S = 0.1
@@ -66,12 +67,6 @@ def samples_digest(audio: np.ndarray) -> str:
     return hashlib.sha256(f"{audio.shape}".encode() + audio.tobytes()).hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    from codecbench.codecs.base import file_digest
-
-    return file_digest(path)
-
-
 def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
     """The cache entry of ``key``, or ``None`` when it is absent, incomplete or damaged."""
     wav, meta = _paths(cache_dir, key)
@@ -79,7 +74,7 @@ def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
         return None
     try:
         info = json.loads(meta.read_text())
-        if info.get("wav_sha256") != _file_digest(wav):
+        if info.get("wav_sha256") != file_digest(wav):
             return None  # truncated or altered since it was written: recompute
         audio, rate = load_audio(wav)
     except (ValueError, OSError):
@@ -156,6 +151,6 @@ def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int,
     info = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in info.items()}
     tmp = meta.with_name(meta.name + ".part")
     tmp.write_text(json.dumps({**info, "sample_rate": codec.sample_rate, "label": label,
-                               "wav_sha256": _file_digest(wav)}))
+                               "wav_sha256": file_digest(wav)}))
     tmp.replace(meta)
     return result

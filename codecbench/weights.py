@@ -237,7 +237,7 @@ def weights_digest(path: Path) -> dict[str, str]:
 
     Goes into adapters' ``identity()`` so cached decodes are invalidated when weights change.
     """
-    from codecbench.codecs.base import file_digest
+    from codecbench.paths import file_digest
 
     path = Path(path)
     if path.is_file():

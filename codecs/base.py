@@ -9,16 +9,15 @@ The measured bitrate is always computed from the payload, never taken from the d
 
 from __future__ import annotations
 
-import hashlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
 
 from codecbench.errors import CodecStageError
+from codecbench.paths import file_digest  # noqa: F401  (re-exported: adapters hash their weights with it)
 
 if TYPE_CHECKING:
     from codecbench.datasets.base import Utterance
@@ -75,15 +74,6 @@ class Payload:
     def kbps(self, duration_s: float) -> float:
         """Measured bitrate for audio of ``duration_s`` seconds."""
         return self.bits / duration_s / 1000.0 if duration_s > 0 else math.nan
-
-
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes (checkpoint hashes go into cache keys)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Codec(ABC):
