@@ -56,13 +56,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) -> int:
-    from codecbench.results import load_manifest, load_results, metric_names
+    from codecbench.results import load_codebooks, load_manifest, load_results, metric_names
     from codecbench.stats import CISettings
     from codecbench.summary import FORMATTERS, summarize
 
     df = load_results(run_dir)
     settings = CISettings.from_manifest(load_manifest(run_dir))
-    text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items))
+    text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items,
+                                     codebooks=load_codebooks(run_dir)))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -72,10 +73,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from codecbench.export import export_results
+    from codecbench.export import codebooks_path, export_results
 
     path = export_results(Path(args.run_dir), args.format, Path(args.output) if args.output else None)
     print(path)
+    if args.format in ("csv", "parquet") and codebooks_path(path).is_file():
+        print(codebooks_path(path))
     return 0
 
 
