@@ -225,7 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="write one row per utterance x codec x bitrate")
     exp.add_argument("run_dir")
-    exp.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    exp.add_argument("--format", choices=["csv", "parquet", "json", "jsonl"], default="csv",
+                     help="csv (default), parquet, json, or jsonl: one object per row keyed by utterance "
+                          "id, in the layout VERSA writes")
     exp.add_argument("-o", "--output", help="output file (default: RUN_DIR/results.<format>)")
     exp.set_defaults(func=cmd_export)
 
