@@ -64,8 +64,9 @@ class ScpDataset(Dataset):
 
     Args:
         path: the ``wav.scp`` file.
-        text: the transcript file (relative paths are resolved against the scp's folder);
-            default: ``text`` beside the scp file when it exists, else no transcripts.
+        text: the transcript file; default: ``text`` beside the scp file when it exists, else no
+            transcripts. In a suite, ``path`` and ``text`` follow the suite's path rule (resolved
+            against the suite file's folder); a path still relative here is taken from the scp's folder.
     """
 
     name: ClassVar[str] = "scp"

@@ -84,5 +84,14 @@ def test_suite_accepts_scp_and_rejects_unknown_options(data_dir: Path) -> None:
     suite = suite_from_text(text, "s.yaml")
     plan = build_plan(suite, build_points(suite, "cpu")[0], None)
     assert [row.utterance.id for row in plan.rows] == ["spk1-a", "spk1-b", "spk2-c"]
+    (data_dir / "other.txt").write_text("spk1-b from the suite's text option\n")
+    suite_file = data_dir.parent.parent / "s.yaml"   # text: is resolved against the suite's folder
+    suite_file.write_text(text.replace("options: {", "options: {text: data/test/other.txt, "))
+    from codecbench.suite import load_suite
+
+    with_text = load_suite(suite_file)
+    plan = build_plan(with_text, build_points(with_text, "cpu")[0], None)
+    assert [row.utterance.metadata.get("transcript") for row in plan.rows] == [
+        None, "from the suite's text option", None]
     with pytest.raises(Exception, match=r"s.yaml:2.*textt"):
         suite_from_text(text.replace("options: {", "options: {textt: x, "), "s.yaml")
