@@ -21,8 +21,11 @@ summed histograms is not the mean of per-utterance entropies.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
@@ -48,13 +51,15 @@ class CodeCounts:
     counts: np.ndarray
 
     def to_json(self) -> str:
-        """Sparse JSON (only the codes that occur), exact integers; see :meth:`from_json`."""
-        books = []
-        for row in self.counts:
-            used = np.flatnonzero(row)
-            books.append([used.tolist(), row[used].tolist()])
+        """Compact exact JSON: the counts as zlib-compressed little-endian uint32, base64 (see :meth:`from_json`).
+
+        Dense and compressed rather than sparse lists: a 10 s Encodec row (32 codebooks x 1024
+        entries) takes about 14 kB instead of 100 kB of decimal lists.
+        """
+        packed = zlib.compress(np.ascontiguousarray(self.counts, dtype="<u4").tobytes(), 6)
         return json.dumps({"version": COUNTS_VERSION, "codebook_size": self.codebook_size,
-                           "seconds": self.seconds, "books": books}, separators=(",", ":"))
+                           "codebooks": int(self.counts.shape[0]), "seconds": self.seconds,
+                           "counts": base64.b64encode(packed).decode("ascii")}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "CodeCounts":
@@ -62,10 +67,14 @@ class CodeCounts:
         doc = json.loads(text)
         if not isinstance(doc, dict) or doc.get("version") != COUNTS_VERSION:
             raise ValueError(f"unknown code-count record (version {doc.get('version') if isinstance(doc, dict) else '?'})")
-        size = int(doc["codebook_size"])
-        counts = np.zeros((len(doc["books"]), size), dtype=np.int64)
-        for k, (codes, values) in enumerate(doc["books"]):
-            counts[k, np.asarray(codes, dtype=np.int64)] = np.asarray(values, dtype=np.int64)
+        size, books = int(doc["codebook_size"]), int(doc["codebooks"])
+        try:
+            raw = zlib.decompress(base64.b64decode(doc["counts"], validate=True))
+        except (zlib.error, binascii.Error) as exc:
+            raise ValueError(f"damaged code counts ({exc})") from None
+        if len(raw) != 4 * size * books:
+            raise ValueError(f"code counts hold {len(raw)} bytes, expected {4 * size * books}")
+        counts = np.frombuffer(raw, dtype="<u4").reshape(books, size).astype(np.int64)
         return cls(size, float(doc["seconds"]), counts)
 
 

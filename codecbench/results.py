@@ -109,7 +109,7 @@ def load_codebooks(run_dir: Path | str) -> list[ConditionCodebooks]:
     """
     run_dir = Path(run_dir)
     with ResultStore.open_existing(run_dir) as store:
-        rows = store.rows()
+        rows = store.rows(codebooks=True)
     groups: dict[tuple[str, str, Optional[float]], list[CodeCounts]] = {}
     for row in rows:
         if row["status"] == "ok" and row["codebooks"] is not None:

@@ -317,8 +317,12 @@ class ResultStore:
                 out.setdefault(key, {})[metric] = identity
         return out
 
-    def rows(self) -> list[dict[str, Any]]:
-        """All items as dicts with a ``scores`` entry: metric -> (value, reason)."""
+    def rows(self, codebooks: bool = False) -> list[dict[str, Any]]:
+        """All items as dicts with a ``scores`` entry: metric -> (value, reason).
+
+        ``codebooks``: also a ``codebooks`` entry, the row's :class:`CodeCounts` or None (parsing
+        them costs time, so only merge and the codebook statistics ask).
+        """
         cur = self._conn.execute("SELECT * FROM items ORDER BY dataset, codec, bitrate, utterance")
         names = [d[0] for d in cur.description]
         items = [dict(zip(names, row)) for row in cur.fetchall()]
@@ -329,9 +333,10 @@ class ResultStore:
             scores.setdefault(key, {})[metric] = (math.nan if value is None else value, reason)
             if identity and "#" not in metric:
                 identities.setdefault(key, {})[metric] = identity
-        codebooks = self.codebook_counts()
+        counts = self.codebook_counts() if codebooks else {}
         for item in items:
-            item["codebooks"] = codebooks.get(item["item_key"])
+            if codebooks:
+                item["codebooks"] = counts.get(item["item_key"])
             item["metadata"] = json.loads(item["metadata"] or "{}")
             item["scores"] = scores.get(item["item_key"], {})
             item["identities"] = identities.get(item["item_key"], {})
@@ -359,7 +364,7 @@ class ResultStore:
         ``relocate``: the other store's run dir, when it differs from ours, so its relative
         audio paths are rewritten as absolute ones that stay valid from here.
         """
-        items = other.rows()
+        items = other.rows(codebooks=True)
         fields = set(ItemResult.__dataclass_fields__)
         for row in items:
             if relocate is not None:

@@ -34,8 +34,8 @@ def read_table(path: Path, label: str, what: str) -> list[tuple[int, str, str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DatasetError(f"{path}:{line}: not UTF-8 text ({exc.reason}); save {path.name} as UTF-8") from None
+        bad = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DatasetError(f"{path}:{bad}: not UTF-8 text ({exc.reason}); save {path.name} as UTF-8") from None
     except OSError as exc:
         raise DatasetError(f"{label}: cannot read {path} ({exc.strerror or exc}); fix the path or its "
                            "permissions") from None

@@ -64,6 +64,11 @@ def test_counts_round_trip_exactly_and_bad_codes_are_refused() -> None:
         count_codes(np.array([[0, 16]]), 4.0, 1.0, "X_1")
     with pytest.raises(ValueError, match="unknown code-count record"):
         CodeCounts.from_json('{"version": 99}')
+    doc = json.loads(counts.to_json())
+    with pytest.raises(ValueError, match="hold 32768 bytes, expected 16384"):
+        CodeCounts.from_json(json.dumps({**doc, "codebooks": 4}))
+    with pytest.raises(ValueError, match="damaged code counts"):
+        CodeCounts.from_json(json.dumps({**doc, "counts": doc["counts"][:-8]}))
 
 
 def _row(key: str, codebooks: CodeCounts | None, status: str = "ok") -> ItemResult:
@@ -103,7 +108,7 @@ def test_schema_2_database_is_migrated_and_read_only_readers_cope(tmp_path: Path
             conn.execute("DROP TABLE codebook_counts")
             conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     with ResultStore.open_existing(tmp_path / "ro") as old:
-        assert old.codebook_counts() == {} and old.rows()[0]["codebooks"] is None
+        assert old.codebook_counts() == {} and old.rows(codebooks=True)[0]["codebooks"] is None
     with ResultStore.open(tmp_path / "rw") as store:
         assert store.get_meta("schema_version") == SCHEMA_VERSION == 3
         store.write(_row("b", count_codes(np.array([[0]]), 1.0, 1.0)))
@@ -206,3 +211,14 @@ def test_run_resume_cache_and_merge_count_every_row_once(tmp_path: Path, monkeyp
     assert len(doc["codebooks"]) == 4 and doc["codebooks"][0]["entropy_kbps"] == pytest.approx(
         _expected_json()["entropy_kbps"])
     assert [s.condition for s in load_codebooks(out)] == ["Codes_1", "Codes_2"]
+
+
+def test_damaged_counts_in_the_store_are_one_line(tmp_path: Path) -> None:
+    with ResultStore.open(tmp_path) as store:
+        store.write(_row("a", count_codes(np.array([[0, 1]]), 1.0, 1.0)))
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        conn.execute("UPDATE codebook_counts SET counts = '{\"version\": 1}'")
+    from codecbench.store import StoreError
+
+    with pytest.raises(StoreError, match="damaged code counts of row a .*move the database aside"):
+        load_codebooks(tmp_path)
