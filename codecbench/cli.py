@@ -62,13 +62,14 @@ def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) ->
     key = summary_key(run_dir, fmt, all_items)
     text = cached_summary(run_dir, key) if key else None
     if text is None:
-        from codecbench.results import load_manifest, load_results, metric_names
+        from codecbench.results import load_codebooks, load_manifest, load_results, metric_names
         from codecbench.stats import CISettings
         from codecbench.summary import FORMATTERS, summarize
 
         df = load_results(run_dir)
         settings = CISettings.from_manifest(load_manifest(run_dir))
-        text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items))
+        text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items,
+                                         codebooks=load_codebooks(run_dir)))
         if key:
             remember_summary(run_dir, f"{fmt}-all-items" if all_items else fmt, key, text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -80,10 +81,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from codecbench.export import export_results
+    from codecbench.export import codebooks_path, export_results
 
     path = export_results(Path(args.run_dir), args.format, Path(args.output) if args.output else None)
     print(path)
+    if args.format in ("csv", "parquet") and codebooks_path(path).is_file():
+        print(codebooks_path(path))
     return 0
 
 
@@ -236,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="write one row per utterance x codec x bitrate")
     exp.add_argument("run_dir")
-    exp.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    exp.add_argument("--format", choices=["csv", "parquet", "json", "jsonl"], default="csv",
+                     help="csv (default), parquet, json, or jsonl: one object per row keyed by utterance "
+                          "id, in the layout VERSA writes")
     exp.add_argument("-o", "--output", help="output file (default: RUN_DIR/results.<format>)")
     exp.set_defaults(func=cmd_export)
 

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from codecbench.codebooks import CodeCounts, ConditionCodebooks, condition_stats
 from codecbench.store import ResultStore
 
 if TYPE_CHECKING:  # pandas loads only when a table is built: a rerun with nothing to do never needs it
@@ -100,6 +101,33 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> "pd.DataFr
 
     df = pd.DataFrame.from_records(records, columns=columns)
     return _suite_order(df, load_manifest(run_dir).get("suite", {}))
+
+
+def load_codebooks(run_dir: Path | str) -> list[ConditionCodebooks]:
+    """Codebook statistics per dataset x codec point, summed over its ok rows that carry code counts.
+
+    Each stored row holds its own histogram once (keyed like the row), so resumed and merged
+    runs aggregate every utterance exactly once. Conditions come in the suite's order; codecs
+    without code-array payloads (classic codecs, identity) have none.
+    """
+    run_dir = Path(run_dir)
+    with ResultStore.open_existing(run_dir) as store:
+        rows = store.rows(codebooks=True)
+    groups: dict[tuple[str, str, Optional[float]], list[CodeCounts]] = {}
+    for row in rows:
+        if row["status"] == "ok" and row["codebooks"] is not None:
+            groups.setdefault((row["dataset"], row["codec"], row["bitrate"]), []).append(row["codebooks"])
+    suite = load_manifest(run_dir).get("suite", {})
+    datasets = {d["name"]: i for i, d in enumerate(suite.get("datasets", []))}
+    codecs = {c["name"]: i for i, c in enumerate(suite.get("codecs", []))}
+    order = sorted(groups, key=lambda k: (datasets.get(k[0], len(datasets)), codecs.get(k[1], len(codecs)),
+                                          -1.0 if k[2] is None else k[2]))
+    out = []
+    for dataset, codec, bitrate in order:
+        stats = condition_stats(dataset, codec, bitrate, condition_label(codec, bitrate), groups[(dataset, codec, bitrate)])
+        if stats is not None:
+            out.append(stats)
+    return out
 
 
 def _suite_order(df: "pd.DataFrame", suite: dict[str, Any]) -> "pd.DataFrame":
