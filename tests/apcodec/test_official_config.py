@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -88,10 +88,11 @@ def _print_model(name: str, capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-def test_official_config_with_golden_weights_reproduces_golden_audio(tmp_path: Path, shared_fixtures: Path) -> None:
+def test_official_config_with_golden_weights_reproduces_golden_audio(tmp_path: Path,
+                                                                     fixture_file: Callable[..., Path]) -> None:
     import soundfile as sf
 
-    golden = shared_fixtures / "apcodec_golden_tiny"
+    golden = fixture_file("apcodec_golden_tiny")
     for config in (golden / "config.json", _write(tmp_path / "config.json", official_tiny())):
         codec = APCodecAdapter(config=str(config), encoder=str(golden / "encoder_00000000"),
                                decoder=str(golden / "decoder_00000000"))

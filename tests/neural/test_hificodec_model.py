@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 
 from hificodec import PRESETS, CheckpointError, HiFiCodec, HiFiCodecConfig, HiFiCodecConfigError  # noqa: E402
 
