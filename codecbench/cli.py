@@ -123,6 +123,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     from codecbench.audio import load_audio, save_audio
     from codecbench.codecs import CODECS
     from codecbench.plan import resolve_device
+    from codecbench.results import NOMINAL_RATE_NOTE
     from codecbench.transcode import check_decoded
 
     from codecbench.suite import load_codec_entry
@@ -152,7 +153,10 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
         raise CliError(f"{args.output}: cannot write audio with subtype {subtype} ({str(exc).splitlines()[0]}); "
                        "use a .wav or .flac name, or pass --subtype") from None
     kbps = payload.kbps(duration) if codec.has_payload else math.nan
+    basis = (None if not codec.has_payload else NOMINAL_RATE_NOTE if payload.kind == "codes"
+             else "size of the encoded byte stream")
     print(json.dumps({"codec": entry.name, "declared_kbps": entry.bitrates[0], "measured_kbps": kbps,
+                      "measured_kbps_is": basis,
                       "encode_rtf": (mid - start) / duration, "decode_rtf": (end - mid) / duration,
                       "sample_rate": codec.sample_rate, "seconds": duration, "output": str(args.output)}))
     return 0
