@@ -211,6 +211,7 @@ class ExperimentConfig:
 
 
 TOP_LEVEL_KEYS = ("model", "loss", "train", "data", "name", "description")
+_NOTED: set[Path] = set()  # official config.json files whose ignored keys were noted (once per process)
 
 
 def bundled_configs() -> list[str]:
@@ -234,7 +235,8 @@ def load_config(path: Union[str, Path]) -> ExperimentConfig:
         from apcodec.official import official_sections
 
         sections = official_sections(raw, locate)
-        if sections.ignored:
+        if sections.ignored and source.path.resolve() not in _NOTED:
+            _NOTED.add(source.path.resolve())
             LOG.info("%s: official APCodec config.json; ignoring %d training-only key(s) with no equivalent "
                      "here: %s", source.path, len(sections.ignored), ", ".join(sections.ignored))
         model = ModelConfig.from_dict(sections.model, sections.locate)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -263,10 +264,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Loggers whose INFO notes (e.g. "official config.json: ignoring keys ...") the CLI shows.
+NOTE_LOGGERS = ("apcodec", "complex_rvqvae", "hificodec")
+
+
+def _show_notes() -> None:
+    """Print the model packages' INFO notes as ``codecbench: note: ...`` lines on stderr (once)."""
+    for name in NOTE_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(getattr(h, "codecbench_notes", False) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("codecbench: note: %(message)s"))
+        handler.codecbench_notes = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if func is not cmd_train:  # the train commands set up their own (timestamped) logging
+        _show_notes()
     from codecbench.runner import RunInterrupted
 
     try:

@@ -163,3 +163,18 @@ def test_unusable_state_file_names_the_export_to_use(tiny_run: Path) -> None:
     torch.save({"version": 1, "modules": {"generator": {}}, "config": {"model": {"hop": 132}}}, other)
     with pytest.raises(CodecError, match=r"training state of another model .*unknown key 'model.hop'.*give the exported"):
         APCodecAdapter(checkpoint=str(other))
+
+
+def test_cli_roundtrip_with_official_config_prints_the_note_once(tmp_path: Path, fixture_file: Callable[..., Path],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from codecbench.cli import main
+
+    golden = fixture_file("apcodec_golden_tiny")
+    config = _write(tmp_path / "config.json", official_tiny())
+    entry = tmp_path / "apcodec.yaml"
+    entry.write_text(f"adapter: apcodec\nbitrate: 3.6\noptions:\n  config: {config}\n"
+                     f"  encoder: {golden / 'encoder_00000000'}\n  decoder: {golden / 'decoder_00000000'}\n")
+    assert main(["roundtrip", str(entry), str(golden / "input.wav"), str(tmp_path / "out.wav"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("codecbench: note: ")]
+    assert len(notes) == 1 and "ignoring" in notes[0] and "test_wav_output_dir" in notes[0], err
