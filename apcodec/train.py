@@ -29,7 +29,11 @@ from apcodec.info import parameter_counts
 from apcodec.losses import LossConfig
 from codecbench.training.cli import (USAGE_ERRORS, add_training_arguments, report_usage_error, run_training,
                                      setup_logging, train_config_from_args)
+from codecbench.configfile import check_keys
 from codecbench.training.config import TrainConfig
+
+#: The APCodec recipes' keys under ``train.extra`` (see the module docstring).
+EXTRA_KEYS = ("stage", "init_from", "rounds", "round_mode", "teacher", "teacher_config", "distill", "discriminator")
 
 
 def model_counts(exp) -> dict[str, int]:
@@ -83,6 +87,7 @@ def _train(args: argparse.Namespace, exp) -> int:
     source, locate = str(exp.path), exp.locate
     loss_cfg = LossConfig.from_dict(exp.loss, locate)
     train_cfg = train_config_from_args(TrainConfig.from_dict(exp.train, locate), args)
+    check_keys(train_cfg.extra, EXTRA_KEYS, ("train", "extra"), locate)
     extra = dict(train_cfg.extra)
     for key, value in (("stage", args.stage), ("init_from", args.init_from), ("rounds", args.rounds),
                        ("round_mode", args.round_mode), ("teacher", args.teacher),

@@ -96,3 +96,12 @@ def test_overlay_merges_nested_sections(tmp_path: Path) -> None:
     exp = load_config(path)
     assert exp.train["extra"]["discriminator"] == {"mpd_channels": [4, 8, 16, 16, 16], "mrd_channels": 8}
     assert exp.train["batch_size"] == 2  # from tiny.yaml
+
+
+def test_apcodec_recipe_keys_under_train_extra_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from apcodec.train import main
+
+    path = _write(tmp_path / "exp.yaml", "base: tiny\ntrain:\n  extra:\n    teachr: runs/x\n")
+    assert main(["--config", str(path), "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}:4: unknown key 'train.extra.teachr' (did you mean 'teacher'?)"), err
