@@ -31,7 +31,9 @@ def tree(tmp_path, make_audio):
 def test_ids_sorted_relative_posix_and_non_audio_ignored(tree):
     utts = FolderDataset(str(tree), label="mine").utterances()
     assert [u.id for u in utts] == ["a", "b", "sub/deep/c"]
-    assert all(u.dataset == "mine" and u.path is not None and u.path.is_file() for u in utts)
+    assert all(u.dataset == "mine" for u in utts)
+    # each utterance points at the file the test wrote for it (not merely at some existing file)
+    assert [u.path for u in utts] == [tree / "a.flac", tree / "b.wav", tree / "sub" / "deep" / "c.WAV"]
     assert utts[2].metadata["file"] == "sub/deep/c.WAV"
 
 
