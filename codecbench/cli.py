@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -140,6 +141,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     from codecbench.audio import load_audio, save_audio
     from codecbench.codecs import CODECS
     from codecbench.plan import resolve_device
+    from codecbench.results import NOMINAL_RATE_NOTE
     from codecbench.transcode import check_decoded
 
     from codecbench.suite import load_codec_entry
@@ -169,7 +171,10 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
         raise CliError(f"{args.output}: cannot write audio with subtype {subtype} ({str(exc).splitlines()[0]}); "
                        "use a .wav or .flac name, or pass --subtype") from None
     kbps = payload.kbps(duration) if codec.has_payload else math.nan
+    basis = (None if not codec.has_payload else NOMINAL_RATE_NOTE if payload.kind == "codes"
+             else "size of the encoded byte stream")
     print(json.dumps({"codec": entry.name, "declared_kbps": entry.bitrates[0], "measured_kbps": kbps,
+                      "measured_kbps_is": basis,
                       "encode_rtf": (mid - start) / duration, "decode_rtf": (end - mid) / duration,
                       "sample_rate": codec.sample_rate, "seconds": duration, "output": str(args.output)}))
     return 0
@@ -278,10 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Loggers whose INFO notes (e.g. "official config.json: ignoring keys ...") the CLI shows.
+NOTE_LOGGERS = ("apcodec", "complex_rvqvae", "hificodec")
+
+
+def _show_notes() -> None:
+    """Print the model packages' INFO notes as ``codecbench: note: ...`` lines on stderr (once)."""
+    for name in NOTE_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(getattr(h, "codecbench_notes", False) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("codecbench: note: %(message)s"))
+        handler.codecbench_notes = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if func is not cmd_train:  # the train commands set up their own (timestamped) logging
+        _show_notes()
     from codecbench.runner import RunInterrupted
 
     try:

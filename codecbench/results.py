@@ -20,7 +20,8 @@ MANIFEST_NAME = "manifest.json"
 KEY_COLUMNS = ["dataset", "utterance", "codec", "bitrate"]
 TAIL_COLUMNS = ["encode_rtf", "decode_rtf", "duration_s", "status", "error", "n_failures", "failure_reasons"]
 ALIGNMENT_COLUMNS = ["lag_samples", "lag_at_bound", "trimmed_reference_samples", "trimmed_degraded_samples"]
-CODING_COLUMNS = ["coding_sample_rate", "coding_channels", "input_channels", "decoded_channels", "decoded_sha256"]
+CODING_COLUMNS = ["coding_sample_rate", "coding_channels", "input_channels", "decoded_channels", "decoded_sha256",
+                  "payload_kind"]
 PATH_COLUMNS = ["reference_path", "decoded_path", "decoded_sample_rate", "adapter"]
 
 
@@ -29,6 +30,38 @@ def condition_label(codec: str, bitrate: Optional[float]) -> str:
     if bitrate is None or (isinstance(bitrate, float) and math.isnan(bitrate)):
         return codec
     return f"{codec}_{bitrate:g}"
+
+
+#: What ``measured_kbps`` is for a codec whose payload is a code array (the PyTorch adapters): the
+#: size of the codes, not of a coded bitstream. Byte-stream codecs (Opus, MP3, AAC) are measured
+#: from the bytes they emit.
+NOMINAL_RATE_NOTE = ("nominal payload rate of the code array: codes x log2(codebook size) / duration, "
+                     "with no entropy coding, container or side information")
+
+
+def nominal_rate_labels(manifest: dict[str, Any]) -> list[str]:
+    """Condition labels (``EnCodec_6``) whose ``measured_kbps`` is a nominal payload rate.
+
+    Read from the manifest's ``codec_points`` (``payload: "codes"``); empty for runs recorded
+    before the manifest said so.
+    """
+    return [p["label"] for p in manifest.get("codec_points", []) if p.get("payload") == "codes"]
+
+
+#: What ``measured_kbps`` is for a row whose payload was a code array (``payload_kind == "codes"``:
+#: the PyTorch adapters, the README's mu-law example): the size of the codes, not of a coded
+#: bitstream. Byte-stream codecs (Opus, MP3, AAC) are measured from the bytes they emit.
+NOMINAL_RATE_NOTE = ("nominal payload rate of the code array (codes x log2(codebook size) / duration; "
+                     "no entropy coding, container or side information)")
+
+
+def nominal_rate_conditions(frame: pd.DataFrame) -> list[str]:
+    """Condition labels (``EnCodec_6``) of ``frame`` whose ``measured_kbps`` is a nominal payload rate."""
+    if "payload_kind" not in frame or frame.empty:
+        return []
+    codes = frame[frame["payload_kind"] == "codes"]
+    labels = [condition_label(str(c), b) for c, b in zip(codes["codec"], codes["bitrate"])]
+    return list(dict.fromkeys(labels))
 
 
 def load_manifest(run_dir: Path | str) -> dict[str, Any]:
@@ -61,7 +94,9 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> "pd.DataFr
     for this row, plus one if the row itself failed or was skipped), ``failure_reasons``
     (JSON object metric -> reason), the alignment columns (``lag_samples, lag_at_bound,
     trimmed_reference_samples, trimmed_degraded_samples``) and what was coded
-    (``coding_sample_rate, coding_channels, input_channels, decoded_channels, decoded_sha256``).
+    (``coding_sample_rate, coding_channels, input_channels, decoded_channels, decoded_sha256``,
+    ``payload_kind``: ``"codes"`` where ``measured_kbps`` is the nominal payload rate of a code
+    array, see :data:`NOMINAL_RATE_NOTE`; ``"bytes"`` for a byte stream).
     Metrics stored but no longer in the suite are kept in the store and left out here.
     With ``include_paths`` the absolute reference and decoded audio paths, decoded sample rate
     and adapter name are added.

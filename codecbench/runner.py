@@ -497,7 +497,7 @@ class Runner:
         result.decoded_sample_rate = out.sample_rate
         result.coding_sample_rate, result.coding_channels = out.coding_sample_rate, out.coding_channels
         result.input_channels, result.decoded_channels = out.input_channels, int(out.audio.shape[0])
-        result.decoded_sha256 = out.decoded_sha256
+        result.decoded_sha256, result.payload_kind = out.decoded_sha256, out.payload_kind
         result.codebooks = out.codebooks
         try:
             result.decoded_path = str(out.path.resolve().relative_to(self.run_dir.resolve()))

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS items (
     input_channels INTEGER,
     decoded_channels INTEGER,
     decoded_sha256 TEXT,
-    crashes INTEGER NOT NULL DEFAULT 0
+    crashes INTEGER NOT NULL DEFAULT 0,
+    payload_kind TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     item_key TEXT NOT NULL REFERENCES items(item_key) ON DELETE CASCADE,
@@ -80,6 +81,7 @@ _V2_ITEM_COLUMNS = {
     "lag_at_bound": "INTEGER", "trimmed_reference_samples": "INTEGER", "trimmed_degraded_samples": "INTEGER",
     "coding_sample_rate": "INTEGER", "coding_channels": "INTEGER", "input_channels": "INTEGER",
     "decoded_channels": "INTEGER", "decoded_sha256": "TEXT", "crashes": "INTEGER NOT NULL DEFAULT 0",
+    "payload_kind": "TEXT",
 }
 ITEM_COLUMNS = ["item_key", "dataset", "utterance", "codec", "adapter", "bitrate", "status", "error",
                 "measured_kbps", "encode_rtf", "decode_rtf", "duration_s", "reference_path", "decoded_path",
@@ -120,6 +122,8 @@ class ItemResult:
     decoded_channels: Optional[int] = None
     decoded_sha256: Optional[str] = None
     crashes: int = 0
+    # "codes": measured_kbps is the nominal payload rate of a code array; "bytes": of a byte stream
+    payload_kind: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, tuple[float, Optional[str]]] = field(default_factory=dict)
     # metric label -> identity digest of the metric that produced the score

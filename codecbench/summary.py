@@ -20,6 +20,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from codecbench.codebooks import ConditionCodebooks, records as codebook_records
+from codecbench.results import NOMINAL_RATE_NOTE, nominal_rate_conditions
 from codecbench.stats import (CISettings, Comparison, DuplicateGroup, Estimate, compare, duplicate_conditions,
                               estimate, format_estimate, with_labels)
 
@@ -63,6 +64,8 @@ class RunSummary:
     duplicates: list[DuplicateGroup] = field(default_factory=list)
     status: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     codebooks: list[ConditionCodebooks] = field(default_factory=list)
+    # (dataset, condition) whose measured kbps is the nominal payload rate of a code array
+    nominal_rate: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _cell(key: tuple[str, str, Optional[float], str], metric: str, est: Estimate, n_failed: int, paired: bool,
@@ -88,6 +91,7 @@ def summarize(df: pd.DataFrame, metrics: list[str], settings: Optional[CISetting
         return out
     frame = with_labels(df)
     for dataset, sub in frame.groupby("dataset", sort=False):
+        out.nominal_rate += [(str(dataset), label) for label in nominal_rate_conditions(sub)]
         keys: dict[str, tuple[str, str, Optional[float], str]] = {}
         for (codec, bitrate, label), rows in sub.groupby(["codec", "bitrate", "condition"], sort=False, dropna=False):
             keys[str(label)] = (str(dataset), str(codec), _bitrate(bitrate), str(label))
@@ -166,7 +170,9 @@ def format_json(summary: RunSummary) -> str:
            "paired_selection": "metric means use only the utterances every condition of the dataset scored",
            "cells": to_records(summary), "lost": lost,
            "duplicates": [{"dataset": g.dataset, "conditions": list(g.conditions), "n_items": g.n_items}
-                          for g in summary.duplicates]}
+                          for g in summary.duplicates],
+           "nominal_rate": {"note": f"measured_kbps of these conditions is the {NOMINAL_RATE_NOTE}",
+                            "conditions": [{"dataset": d, "condition": c} for d, c in summary.nominal_rate]}}
     if summary.codebooks:
         doc["codebooks"] = codebook_json(summary)
         doc["codebooks_note"] = NOMINAL_NOTE + "; utilisation, entropy_bits and perplexity are means over codebooks"
@@ -216,6 +222,9 @@ def format_text(summary: RunSummary) -> str:
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         lines.append("  ".join("-" * w for w in widths))
         lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+        nominal = [c for d, c in summary.nominal_rate if d == dataset]
+        if nominal:
+            lines.append(f"kbps of {', '.join(nominal)}: {NOMINAL_RATE_NOTE}")
         for comp in summary.comparisons:
             if comp.dataset != dataset:
                 continue

@@ -54,6 +54,7 @@ class Transcoded:
     input_channels: Optional[int] = None
     decoded_sha256: Optional[str] = None
     codebooks: Optional[CodeCounts] = None  # code histogram of a code-array payload
+    payload_kind: Optional[str] = None  # Payload.kind ("bytes" | "codes"); None when nothing is transmitted
 
 
 def cache_key(codec_digest: str, input_hash: str) -> str:
@@ -88,7 +89,8 @@ def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
                       _nan(info.get("decode_rtf")), wav, key, cached=True,
                       coding_sample_rate=info.get("coding_sample_rate"), coding_channels=info.get("coding_channels"),
                       input_channels=info.get("input_channels"), decoded_sha256=samples_digest(audio),
-                      codebooks=codebooks)
+                      codebooks=codebooks,
+                      payload_kind=info.get("payload_kind"))
 
 
 def _nan(value: Any) -> float:
@@ -156,10 +158,12 @@ def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int,
     result = Transcoded(decoded, codec.sample_rate, kbps, encode_rtf, decode_rtf, _paths(cache_dir, key)[0], key,
                         coding_sample_rate=int(coding_rate), coding_channels=int(coding_channels),
                         input_channels=input_channels, decoded_sha256=samples_digest(decoded),
-                        codebooks=codebooks)
+                        codebooks=codebooks,
+                        payload_kind=payload.kind if codec.has_payload else None)
     wav, meta = _paths(cache_dir, key)
     save_audio(wav, decoded, codec.sample_rate)
-    keep = ("measured_kbps", "encode_rtf", "decode_rtf", "coding_sample_rate", "coding_channels", "input_channels")
+    keep = ("measured_kbps", "encode_rtf", "decode_rtf", "coding_sample_rate", "coding_channels", "input_channels",
+            "payload_kind")
     info = {k: getattr(result, k) for k in keep}  # not asdict: it would deep-copy the audio
     info = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in info.items()}
     tmp = meta.with_name(meta.name + ".part")
