@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping, Optional
 
 import numpy as np
-from scipy import fft as sp_fft
 
 from codecbench.errors import MetricStageError
 from codecbench.audio import RESAMPLER, resample, to_mono
@@ -147,6 +146,8 @@ def estimate_lag(reference: np.ndarray, degraded: np.ndarray, max_lag: int) -> t
     max_lag = int(min(max_lag, max(n_ref, n_deg) - 1))
     if max_lag <= 0 or not np.any(reference) or not np.any(degraded):
         return 0, False
+    from scipy import fft as sp_fft  # here, not at import: the manifest reads the policy on every run
+
     n_fft = sp_fft.next_fast_len(n_ref + n_deg - 1, real=True)
     spec = sp_fft.rfft(degraded.astype(np.float64), n_fft) * np.conj(sp_fft.rfft(reference.astype(np.float64), n_fft))
     xcorr = sp_fft.irfft(spec, n_fft)  # xcorr[k] = sum_t ref[t] deg[t + k], negative k wrap to the end

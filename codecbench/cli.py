@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -93,13 +94,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) -> int:
-    from codecbench.results import load_manifest, load_results, metric_names
-    from codecbench.stats import CISettings
-    from codecbench.summary import FORMATTERS, summarize
+    """Print the summary table; an unchanged run's table comes from its cache (see summary_cache)."""
+    from codecbench.summary_cache import cached_summary, remember_summary, summary_key
 
-    df = load_results(run_dir)
-    settings = CISettings.from_manifest(load_manifest(run_dir))
-    text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items))
+    key = summary_key(run_dir, fmt, all_items)
+    text = cached_summary(run_dir, key) if key else None
+    if text is None:
+        from codecbench.results import load_codebooks, load_manifest, load_results, metric_names
+        from codecbench.stats import CISettings
+        from codecbench.summary import FORMATTERS, summarize
+
+        df = load_results(run_dir)
+        settings = CISettings.from_manifest(load_manifest(run_dir))
+        text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items,
+                                         codebooks=load_codebooks(run_dir)))
+        if key:
+            remember_summary(run_dir, f"{fmt}-all-items" if all_items else fmt, key, text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -109,10 +119,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from codecbench.export import export_results
+    from codecbench.export import codebooks_path, export_results
 
     path = export_results(Path(args.run_dir), args.format, Path(args.output) if args.output else None)
     print(path)
+    if args.format in ("csv", "parquet") and codebooks_path(path).is_file():
+        print(codebooks_path(path))
     return 0
 
 
@@ -147,7 +159,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             info = cls.info
             rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
                 if info.sample_rate else "native rate"
-            detail = f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {info.description}"
+            kind = "full-reference" if info.intrusive else "non-intrusive (degraded signal only)"
+            device = f"{info.device}, batched" if info.batchable else info.device
+            detail = (f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {kind}; {device}; "
+                      f"{info.description}")
+            for item in info.weights:
+                when = f" [{item.when}]" if item.when else ""
+                detail += f"\n{'':16s} weights{when}: {item.name}; {item.source}; licence {item.licence}"
         else:
             detail = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         print(f"{name:16s} {detail}")
@@ -160,6 +178,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     from codecbench.audio import load_audio, save_audio
     from codecbench.codecs import CODECS
     from codecbench.plan import resolve_device
+    from codecbench.results import NOMINAL_RATE_NOTE
     from codecbench.transcode import check_decoded
 
     from codecbench.suite import load_codec_entry
@@ -189,7 +208,10 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
         raise CliError(f"{args.output}: cannot write audio with subtype {subtype} ({str(exc).splitlines()[0]}); "
                        "use a .wav or .flac name, or pass --subtype") from None
     kbps = payload.kbps(duration) if codec.has_payload else math.nan
+    basis = (None if not codec.has_payload else NOMINAL_RATE_NOTE if payload.kind == "codes"
+             else "size of the encoded byte stream")
     print(json.dumps({"codec": entry.name, "declared_kbps": entry.bitrates[0], "measured_kbps": kbps,
+                      "measured_kbps_is": basis,
                       "encode_rtf": (mid - start) / duration, "decode_rtf": (end - mid) / duration,
                       "sample_rate": codec.sample_rate, "seconds": duration, "output": str(args.output)}))
     return 0
@@ -268,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="write one row per utterance x codec x bitrate")
     exp.add_argument("run_dir")
-    exp.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    exp.add_argument("--format", choices=["csv", "parquet", "json", "jsonl"], default="csv",
+                     help="csv (default), parquet, json, or jsonl: one object per row keyed by utterance "
+                          "id, in the layout VERSA writes")
     exp.add_argument("-o", "--output", help="output file (default: RUN_DIR/results.<format>)")
     exp.set_defaults(func=cmd_export)
 
@@ -305,10 +329,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Loggers whose INFO notes (e.g. "official config.json: ignoring keys ...") the CLI shows.
+NOTE_LOGGERS = ("apcodec", "complex_rvqvae", "hificodec")
+
+
+def _show_notes() -> None:
+    """Print the model packages' INFO notes as ``codecbench: note: ...`` lines on stderr (once)."""
+    for name in NOTE_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(getattr(h, "codecbench_notes", False) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("codecbench: note: %(message)s"))
+        handler.codecbench_notes = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if func is not cmd_train:  # the train commands set up their own (timestamped) logging
+        _show_notes()
     from codecbench.runner import RunInterrupted
 
     try:

@@ -388,11 +388,14 @@ class Runner:
         bar = tqdm(total=len(work), disable=not self.progress or not work, unit="item", dynamic_ncols=True,
                    desc=self.suite.name, file=sys.stderr)
         log = bar.write if self.progress else self.log
-        pool = _MetricPool(self.jobs, self.metric_specs) if self.jobs > 1 else None
+        # Workers build and warm up only the metrics some row still needs: adding a cheap metric to
+        # a finished run must not pay for loading and warming the others (ViSQOL's kernels).
+        needed = [spec for spec in self.metric_specs if any(spec in item.specs for item in work)]
+        pool = _MetricPool(self.jobs, needed) if self.jobs > 1 else None
         pending: dict[cf.Future, tuple[ItemResult, _Work, tuple, int]] = {}
         interrupt = _GracefulInterrupt(log)
         workers: dict[int, CodecWorker] = {}
-        if work and any(spec[0].startswith("visqol") for spec in self.metric_specs):
+        if any(spec[0].startswith("visqol") for spec in needed):
             _prepare_kernels(log)
 
         def finish(future: cf.Future) -> None:
@@ -527,7 +530,8 @@ class Runner:
         result.decoded_sample_rate = out.sample_rate
         result.coding_sample_rate, result.coding_channels = out.coding_sample_rate, out.coding_channels
         result.input_channels, result.decoded_channels = out.input_channels, int(out.audio.shape[0])
-        result.decoded_sha256 = out.decoded_sha256
+        result.decoded_sha256, result.payload_kind = out.decoded_sha256, out.payload_kind
+        result.codebooks = out.codebooks
         try:
             result.decoded_path = str(out.path.resolve().relative_to(self.run_dir.resolve()))
         except ValueError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -26,7 +27,7 @@ import numpy as np
 from codecbench.errors import MetricStageError
 from codecbench.alignment import AlignmentInfo, AlignmentPolicy, align_pair
 from codecbench.metrics import METRICS, Metric, MetricUnavailable
-from codecbench.metrics.checks import too_short
+from codecbench.metrics.checks import THREADS_VARIABLE, too_short
 
 MetricSpec = tuple[str, Mapping[str, Any]]
 
@@ -193,10 +194,17 @@ def init_worker(specs: Sequence[Union[str, MetricSpec]] = (), threads: Optional[
 
     Args:
         specs: metrics the worker will score (built into the per-process cache).
-        threads: numba threads per worker (ViSQOL's kernels); ``None`` leaves numba's default.
+        threads: threads per worker for numba (ViSQOL's kernels), onnxruntime (DNSMOS) and torch
+            (speaker embeddings); ``None`` leaves the libraries' defaults.
         warm_up: score one short synthetic pair so compilation and model loading happen now.
     """
     if threads is not None:
+        # Model backends: onnxruntime reads worker_threads(); torch reads OMP_NUM_THREADS when it
+        # is first imported (after this, in a spawned worker) and set_num_threads when already loaded.
+        os.environ[THREADS_VARIABLE] = str(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         # Before numba's first import the variable is enough; after it (a forked worker, or an
         # initializer that imported visqol) only set_num_threads works, so do both. BLAS pools
         # are sized when numpy loads, i.e. before this runs: set OMP_NUM_THREADS in the parent

@@ -13,6 +13,7 @@ read-only, so archived or shared run directories without write permission still 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from codecbench.codebooks import CodeCounts
 from codecbench.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "results.sqlite"
 
 _SCHEMA = """
@@ -57,7 +59,8 @@ CREATE TABLE IF NOT EXISTS items (
     input_channels INTEGER,
     decoded_channels INTEGER,
     decoded_sha256 TEXT,
-    crashes INTEGER NOT NULL DEFAULT 0
+    crashes INTEGER NOT NULL DEFAULT 0,
+    payload_kind TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     item_key TEXT NOT NULL REFERENCES items(item_key) ON DELETE CASCADE,
@@ -67,6 +70,10 @@ CREATE TABLE IF NOT EXISTS scores (
     identity TEXT,
     PRIMARY KEY (item_key, metric)
 );
+CREATE TABLE IF NOT EXISTS codebook_counts (
+    item_key TEXT PRIMARY KEY REFERENCES items(item_key) ON DELETE CASCADE,
+    counts TEXT NOT NULL
+);
 """
 
 
@@ -74,6 +81,7 @@ _V2_ITEM_COLUMNS = {
     "lag_at_bound": "INTEGER", "trimmed_reference_samples": "INTEGER", "trimmed_degraded_samples": "INTEGER",
     "coding_sample_rate": "INTEGER", "coding_channels": "INTEGER", "input_channels": "INTEGER",
     "decoded_channels": "INTEGER", "decoded_sha256": "TEXT", "crashes": "INTEGER NOT NULL DEFAULT 0",
+    "payload_kind": "TEXT",
 }
 ITEM_COLUMNS = ["item_key", "dataset", "utterance", "codec", "adapter", "bitrate", "status", "error",
                 "measured_kbps", "encode_rtf", "decode_rtf", "duration_s", "reference_path", "decoded_path",
@@ -114,10 +122,14 @@ class ItemResult:
     decoded_channels: Optional[int] = None
     decoded_sha256: Optional[str] = None
     crashes: int = 0
+    # "codes": measured_kbps is the nominal payload rate of a code array; "bytes": of a byte stream
+    payload_kind: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, tuple[float, Optional[str]]] = field(default_factory=dict)
     # metric label -> identity digest of the metric that produced the score
     identities: dict[str, str] = field(default_factory=dict)
+    # histogram of the payload's codes (code-array payloads only); stored in ``codebook_counts``
+    codebooks: Optional[CodeCounts] = None
 
 
 def _nullable(value: Any) -> Any:
@@ -183,7 +195,12 @@ class ResultStore:
             return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
 
     def _migrate(self) -> None:
-        """Bring a schema-1 database up to date in place (new nullable columns only)."""
+        """Bring an older database up to date in place.
+
+        Schema 2 added nullable item columns and ``scores.identity``; schema 3 added the
+        ``codebook_counts`` table (created by ``_SCHEMA``'s ``IF NOT EXISTS``; rows stored before
+        it simply have no counts).
+        """
         have = {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
         for name, kind in _V2_ITEM_COLUMNS.items():
             if name not in have:
@@ -266,9 +283,13 @@ class ResultStore:
         values += [json.dumps(result.metadata, sort_keys=True, default=str), time.time()]
         with self.transaction() as conn:
             conn.execute("DELETE FROM scores WHERE item_key = ?", (result.item_key,))
+            conn.execute("DELETE FROM codebook_counts WHERE item_key = ?", (result.item_key,))
             conn.execute(f"INSERT OR REPLACE INTO items({', '.join(columns)}) "
                          f"VALUES ({', '.join('?' * len(columns))})", values)
             self._insert_scores(conn, result.item_key, result.scores, result.identities)
+            if result.codebooks is not None:
+                conn.execute("INSERT INTO codebook_counts(item_key, counts) VALUES (?, ?)",
+                             (result.item_key, result.codebooks.to_json()))
 
     @staticmethod
     def _insert_scores(conn: sqlite3.Connection, item_key: str, scores: dict[str, tuple[float, Optional[str]]],
@@ -288,6 +309,20 @@ class ResultStore:
             self._insert_scores(conn, item_key, scores, identities)
             conn.execute("UPDATE items SET updated_at = ? WHERE item_key = ?", (time.time(), item_key))
 
+    def content_digest(self) -> str:
+        """SHA-256 over every row of every table: equal digests mean equal stored results."""
+        digest = hashlib.sha256()
+        try:
+            tables = [name for (name,) in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            for table in tables:
+                digest.update(f"\0table {table}\0".encode())
+                for row in self._conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
+                    digest.update(repr(row).encode())
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc, "reading") from None
+        return digest.hexdigest()
+
     def row_states(self) -> dict[str, tuple[str, Optional[str], int]]:
         """item_key -> (status, cache key, crashes) of every stored row (what a resume compares)."""
         return {k: (s, c, int(n or 0)) for k, s, c, n in
@@ -301,8 +336,12 @@ class ResultStore:
                 out.setdefault(key, {})[metric] = identity
         return out
 
-    def rows(self) -> list[dict[str, Any]]:
-        """All items as dicts with a ``scores`` entry: metric -> (value, reason)."""
+    def rows(self, codebooks: bool = False) -> list[dict[str, Any]]:
+        """All items as dicts with a ``scores`` entry: metric -> (value, reason).
+
+        ``codebooks``: also a ``codebooks`` entry, the row's :class:`CodeCounts` or None (parsing
+        them costs time, so only merge and the codebook statistics ask).
+        """
         cur = self._conn.execute("SELECT * FROM items ORDER BY dataset, codec, bitrate, utterance")
         names = [d[0] for d in cur.description]
         items = [dict(zip(names, row)) for row in cur.fetchall()]
@@ -313,7 +352,10 @@ class ResultStore:
             scores.setdefault(key, {})[metric] = (math.nan if value is None else value, reason)
             if identity and "#" not in metric:
                 identities.setdefault(key, {})[metric] = identity
+        counts = self.codebook_counts() if codebooks else {}
         for item in items:
+            if codebooks:
+                item["codebooks"] = counts.get(item["item_key"])
             item["metadata"] = json.loads(item["metadata"] or "{}")
             item["scores"] = scores.get(item["item_key"], {})
             item["identities"] = identities.get(item["item_key"], {})
@@ -326,13 +368,27 @@ class ResultStore:
         first, last = self._conn.execute("SELECT MIN(updated_at), MAX(updated_at) FROM items").fetchone()
         return first, last
 
+    def codebook_counts(self) -> dict[str, CodeCounts]:
+        """item_key -> code histogram of every row that has one (none in pre-schema-3 databases)."""
+        present = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codebook_counts'")
+        if present.fetchone() is None:  # an older database opened read-only: never migrated
+            return {}
+        out = {}
+        for key, text in self._conn.execute("SELECT item_key, counts FROM codebook_counts"):
+            try:
+                out[key] = CodeCounts.from_json(text)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(f"{self.path}: damaged code counts of row {key} ({exc}); move the database "
+                                 "aside and rerun: decoded audio and its code counts in the cache are reused") from None
+        return out
+
     def merge_from(self, other: "ResultStore", relocate: Optional[Path] = None) -> int:
         """Copy every row of ``other`` into this store (replacing same keys); returns rows copied.
 
         ``relocate``: the other store's run dir, when it differs from ours, so its relative
         audio paths are rewritten as absolute ones that stay valid from here.
         """
-        items = other.rows()
+        items = other.rows(codebooks=True)
         fields = set(ItemResult.__dataclass_fields__)
         for row in items:
             if relocate is not None:

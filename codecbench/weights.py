@@ -1,6 +1,6 @@
 """Where the pretrained weights of the neural codecs come from.
 
-Resolution order for a codec entry: an explicit path in its options (``weights`` / ``checkpoint``
+Resolution order for a codec entry (and for a metric's model, e.g. ``speaker_sim``'s WavLM): an explicit path in its options (``weights`` / ``checkpoint``
 / ``model_dir``), then the local Hugging Face cache (``HF_HUB_CACHE`` / ``HF_HOME``). Nothing is
 downloaded implicitly: a benchmark run never touches the network. ``codecbench weights fetch NAME``
 downloads once (online) and ``codecbench weights list`` shows what is present.
@@ -79,6 +79,8 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {spec.name: spec for spec in (
     _hc("16k-320d", "HiFi-Codec 16 kHz, 320x down, 2 kbps (AcademiCodec checkpoint)"),
     _hc("24k-320d", "HiFi-Codec 24 kHz, 320x down, 3 kbps (AcademiCodec checkpoint)"),
     _hc("24k-240d", "HiFi-Codec 24 kHz, 240x down, 4 kbps (AcademiCodec checkpoint)"),
+    _hf("wavlm_base_plus_sv", "microsoft/wavlm-base-plus-sv",
+        "WavLM Base+ speaker verification, metric speaker_sim backend wavlm_sv (transformers)"),
 )}
 
 
@@ -235,7 +237,7 @@ def weights_digest(path: Path) -> dict[str, str]:
 
     Goes into adapters' ``identity()`` so cached decodes are invalidated when weights change.
     """
-    from codecbench.codecs.base import file_digest
+    from codecbench.paths import file_digest
 
     path = Path(path)
     if path.is_file():

@@ -15,6 +15,23 @@ class MetricUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class ModelWeights:
+    """Pretrained weights a metric needs (shown by ``codecbench list metrics``).
+
+    Attributes:
+        name: what the weights are (``"DNSMOS P.835 sig_bak_ovr.onnx"``).
+        source: where they come from (``"inside the speechmos wheel"``, ``"HF cache: org/repo"``).
+        licence: licence of the weights (SPDX id where one applies).
+        when: the option value that uses them (``"backend: wavlm_sv"``); empty when always used.
+    """
+
+    name: str
+    source: str
+    licence: str
+    when: str = ""
+
+
+@dataclass(frozen=True)
 class MetricInfo:
     """What the harness must know before running a metric.
 
@@ -24,6 +41,13 @@ class MetricInfo:
         higher_is_better: direction, used for "best" markers and significance tests.
         unit: short unit label for tables ("", "dB", "MOS"...).
         min_seconds: shorter pairs are reported unavailable instead of scored.
+        description: one line for ``codecbench list metrics``.
+        intrusive: ``True`` for full-reference metrics; a non-intrusive metric scores the
+            degraded signal alone (``compute`` still receives the aligned pair and ignores the
+            reference), so it can also score a reference on its own.
+        weights: pretrained models behind the score (empty for DSP metrics).
+        device: where ``compute`` runs (``"cpu"``; ``"cuda"`` for metrics that need a GPU).
+        batchable: whether the backend can score several signals in one call.
     """
 
     sample_rate: Optional[int]
@@ -31,6 +55,10 @@ class MetricInfo:
     unit: str = ""
     min_seconds: float = 0.0
     description: str = ""
+    intrusive: bool = True
+    weights: tuple[ModelWeights, ...] = ()
+    device: str = "cpu"
+    batchable: bool = False
 
 
 class Metric(ABC):

@@ -76,6 +76,8 @@ def test_new_metric_is_computed_alone_from_the_cache(tmp_path: Path, counters: t
     assert added.metrics_added == N and added.ok == 0
     assert _lines(codec_calls) == N  # no item was coded again
     assert _lines(metric_calls) == N  # the existing metric was not recomputed
+    warm_ups = [line for line in metric_calls.read_text().split() if line.endswith(":" + WARM_UP_SAMPLES)]
+    assert len(warm_ups) == (jobs if jobs > 1 else 0)  # the first pool; the second warmed up only lsd
     after = _scores(out)
     assert {k: v for k, v in after.items() if k[1] != "lsd"} == before  # other scores untouched
     assert sum(1 for k, v in after.items() if k[1] == "lsd" and np.isfinite(v)) == N

@@ -1,8 +1,8 @@
 """`codecbench run --launcher local|slurm --tasks N`: shards as real tasks, followed, resubmitted, merged exactly.
 
 The local launcher (submitit's LocalExecutor: real subprocesses) runs everywhere. The Slurm tests
-need a reachable cluster (`scripts/slurm-local.sh start` as root); they skip with the reason
-when there is none, and fail instead under CODECBENCH_REQUIRE_SLURM=1 (set by .ci/run).
+need a reachable cluster (`scripts/slurm-local.sh start` as root); the `slurm` fixture skips them
+with the reason when there is none, and fails them under CODECBENCH_REQUIRE_SLURM=1 (.ci/run).
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import pandas as pd
 import pytest
@@ -215,31 +214,7 @@ def test_status_of_a_directory_without_a_launch_says_what_to_pass(tmp_path: Path
     assert "no launcher.json here" in capsys.readouterr().err
 
 
-# -- real Slurm --------------------------------------------------------------------------------
-def _slurm_unreachable() -> Optional[str]:
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        return "Slurm commands not found (apt-get install slurm-wlm munge; scripts/slurm-local.sh start)"
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=15, check=False)
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 15 s"
-    if out.returncode != 0:
-        return f"sinfo failed ({out.stderr.strip()[:200]}); start the cluster: scripts/slurm-local.sh start"
-    if not any(state.strip().rstrip("*") in ("idle", "mix", "alloc") for state in out.stdout.split()):
-        return f"no usable Slurm node (sinfo states: {out.stdout.split()})"
-    return None
-
-
-@pytest.fixture
-def slurm() -> None:
-    reason = _slurm_unreachable()
-    if reason is None:
-        return
-    if os.environ.get("CODECBENCH_REQUIRE_SLURM") == "1":
-        pytest.fail(f"CODECBENCH_REQUIRE_SLURM=1 but Slurm is unreachable: {reason}")
-    pytest.skip(reason)
-
-
+# -- real Slurm (the `slurm` fixture of tests/conftest.py) --------------------------------------
 @pytest.mark.slurm
 def test_slurm_array_reproduces_one_process_and_status_follows_it(slurm: None, tmp_path: Path,
                                                                    single: pd.DataFrame) -> None:
