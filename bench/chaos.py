@@ -64,6 +64,7 @@ from codecbench.suite import load_suite  # noqa: E402
 
 JOBS = 2
 HANG_TIMEOUT_S = 3
+STARTUP_S = 3.0  # a resumed run's start-up (imports, plan, metric pool) before it does any row
 Key = tuple[Any, ...]  # (dataset, utterance, codec, bitrate)
 Row = dict[str, Any]  # column -> value of one load_results row
 TRACEBACK = "Traceback (most recent call last)"
@@ -91,6 +92,7 @@ class Counts:
     rows_unexpected: int = 0
     value_mismatches: int = 0
     tracebacks: int = 0
+    spawn_bootstrap_tracebacks: int = 0  # see orphaned_spawn(): Python's, after a kill -9 mid-spawn
     bad_exits: int = 0  # an attempt nobody killed that did not exit 0
     orphans: int = 0  # processes of a killed run still alive 10 s after it died
     crash_rows_wrong: int = 0  # a misbehaving adapter's row not failed with its reason
@@ -322,13 +324,35 @@ def check_crash_rows(df: pd.DataFrame, counts: Counts, label: str) -> None:
             counts.note(f"{label}: {codec}/{row.utterance}: status {row.status}, error {row.error!r}")
 
 
+def traceback_blocks(text: str) -> list[str]:
+    """Each Python traceback in ``text``: its header, indented frames and the exception line."""
+    blocks = []
+    for part in text.split(TRACEBACK)[1:]:
+        lines = part.splitlines()[1:]
+        end = next((i for i, line in enumerate(lines) if line and not line[0].isspace()), len(lines) - 1)
+        blocks.append("\n".join([TRACEBACK + ":", *lines[:end + 1]]))
+    return blocks
+
+
+def orphaned_spawn(block: str) -> bool:
+    """A spawned child whose parent was SIGKILLed before sending it its start-up data.
+
+    Python's ``multiprocessing.spawn`` bootstrap prints this (``EOFError: Ran out of input``
+    while unpickling the preparation data) before any codecbench code runs in the child, so
+    the harness cannot catch it; the child exits at once and nothing is lost. Counted apart.
+    """
+    return block.rstrip().endswith("EOFError: Ran out of input") and "multiprocessing/spawn.py" in block \
+        and "codecbench" not in block
+
+
 def scan_stderr(attempt: Attempt, counts: Counts, label: str) -> None:
     """Count tracebacks in an attempt's stderr and unexpected exit codes."""
-    found = attempt.stderr.count(TRACEBACK)
-    counts.tracebacks += found
-    if found:
-        start = attempt.stderr.index(TRACEBACK)
-        counts.note(f"{label}: traceback: {attempt.stderr[start:start + 600]!r}")
+    for block in traceback_blocks(attempt.stderr):
+        if attempt.killed_main and orphaned_spawn(block):
+            counts.spawn_bootstrap_tracebacks += 1
+            continue
+        counts.tracebacks += 1
+        counts.note(f"{label}: traceback: {block[-600:]!r}")
     if not attempt.killed_main and attempt.rc != 0:
         counts.bad_exits += 1
         tail = attempt.stderr.strip().splitlines()[-1:] or [""]
@@ -368,7 +392,7 @@ def kill_trial(index: int, work: Path, rng: random.Random, args: argparse.Namesp
     limit = 10 * base_s + 60
     for attempt_no in range(1000):
         left = 1.0 - stored_rows(folder / "run") / len(planned)
-        horizon = max(2.0, base_s * max(left, 0.15))  # about when this attempt would finish
+        horizon = STARTUP_S + base_s * max(left, 0.1)  # about when this attempt would finish
         want_main = counts.main_kills < args.kills and kills_here < args.kills_per_run
         want_worker = (counts.worker_kills_codec + counts.worker_kills_metric < args.worker_kills
                        and (rng.random() < 0.6 or not want_main))
@@ -379,6 +403,10 @@ def kill_trial(index: int, work: Path, rng: random.Random, args: argparse.Namesp
                                        worker_at, kind, limit)
         counts.attempts += 1
         counts.resumes += attempt_no > 0
+        planned_kills = (f"main at {main_at:.1f} s" if main_at else "no main kill") + \
+            (f", {kind} worker at {worker_at:.1f} s" if worker_at else "")
+        print(f"trial {index} attempt {attempt_no}: {planned_kills}; exit {attempt.rc} after {attempt.seconds:.1f} s"
+              + (f", killed a {attempt.killed_worker} worker" if attempt.killed_worker else ""), file=sys.stderr)
         counts.orphans += orphans
         if orphans:
             counts.note(f"trial {index} attempt {attempt_no}: {orphans} processes outlived the killed run")
@@ -426,7 +454,7 @@ def disk_full_trial(work: Path, counts: Counts, baseline: dict[Key, Row], planne
         space = [ln for ln in lines if "space" in ln.lower() or "disk full" in ln.lower()]
         report.update(first_rc=first.rc, first_error_lines=errors, lines_naming_space=len(space),
                       first_space_line=space[0] if space else None)
-        counts.tracebacks += first.stderr.count(TRACEBACK)
+        counts.tracebacks += len(traceback_blocks(first.stderr))
         counts.orphans += orphans
         if first.rc == 0 or len(errors) != 1 or not any(w in errors[0].lower() for w in ("disk full", "space")):
             counts.disk_full_problems += 1
@@ -455,6 +483,8 @@ def print_report(counts: Counts, extra: dict[str, Any]) -> None:
           f"(codec {counts.worker_kills_codec}, metric {counts.worker_kills_metric}); "
           f"metric workers killed by KillsWorker: {counts.metric_self_kills}")
     print(f"resumes: {counts.resumes}")
+    print(f"spawn bootstrap tracebacks (a worker orphaned mid-spawn by kill -9; not counted as failures): "
+          f"{counts.spawn_bootstrap_tracebacks}")
     for name, value in counts.failures().items():
         print(f"{name.replace('_', ' ')}: {value}")
     if "disk_full" in extra:
