@@ -33,7 +33,7 @@ import numpy as np
 
 from codecbench.audio import AudioError, save_audio
 from codecbench.codec_worker import AdapterCrash, AdapterTimeout, CodecWorker, WorkerSpec
-from codecbench.errors import CodecbenchError, NothingScoredError
+from codecbench.errors import CodecbenchError, NothingScoredError, StorageError
 from codecbench.lock import RunLock
 from codecbench.manifest import build_manifest, write_json_atomic
 from codecbench.paths import safe_component, safe_relative_path
@@ -507,6 +507,8 @@ class Runner:
                                                           point.entry.timeout_s)
             try:
                 out = worker.transcode(audio, rate, row.utterance, self.cache_dir, key)
+            except StorageError:  # a full disk is not the item's fault: stop, the rerun resumes
+                raise
             except AdapterCrash as exc:
                 result.crashes += 1
                 if result.crashes < MAX_CRASHES:
