@@ -122,6 +122,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
                 if info.sample_rate else "native rate"
             kind = "full-reference" if info.intrusive else "non-intrusive (degraded signal only)"
+            kind += ", needs the dataset's transcript" if info.needs_transcript else ""
             device = f"{info.device}, batched" if info.batchable else info.device
             detail = (f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {kind}; {device}; "
                       f"{info.description}")

@@ -142,11 +142,16 @@ def _init_worker(specs: list[tuple[str, dict[str, Any]]], parent: int) -> None:
 
 
 def score_job(specs: list[tuple[str, dict[str, Any]]], reference: np.ndarray, ref_rate: int,
-              degraded: np.ndarray, deg_rate: int) -> tuple[dict[str, tuple[float, Optional[str]]], dict[str, Any]]:
-    """Score one pair with ``specs`` (instances cached per process); returns scores and alignment columns."""
+              degraded: np.ndarray, deg_rate: int, transcript: Optional[str] = None,
+              ) -> tuple[dict[str, tuple[float, Optional[str]]], dict[str, Any]]:
+    """Score one pair with ``specs`` (instances cached per process); returns scores and alignment columns.
+
+    ``transcript``: the utterance's transcript, for metrics that declare ``needs_transcript``.
+    """
+    from codecbench.metrics import PairContext
     from codecbench.scoring import score_pair
 
-    scores = score_pair(reference, ref_rate, degraded, deg_rate, specs)
+    scores = score_pair(reference, ref_rate, degraded, deg_rate, specs, context=PairContext(transcript))
     values = {name: (r.value, r.reason) for name, r in scores.results.items()}
     return values, alignment_columns(scores.alignment)
 
@@ -493,7 +498,7 @@ class Runner:
             return result, None
         if item.reference:  # the reference scored against itself: no codec involved
             audio, rate, _ = reference
-            return result, (audio, rate, audio, rate)
+            return result, (audio, rate, audio, rate, _transcript(row))
         audio, rate, result.reference_path = reference
         result.duration_s = audio.shape[1] / rate
         if point.unavailable or point.codec is None:
@@ -529,7 +534,7 @@ class Runner:
                 result.status, result.error = "failed", f"{row.utterance.id}: {message}"
                 return result, None
         self._fill_codec_columns(result, out, key)
-        return result, (audio, rate, out.audio, out.sample_rate)
+        return result, (audio, rate, out.audio, out.sample_rate, _transcript(row))
 
     def _fill_codec_columns(self, result: ItemResult, out: Transcoded, key: str) -> None:
         result.cache_key = key
@@ -571,6 +576,12 @@ class Runner:
                 log(f"error: {result.dataset}: {result.error}")
         else:
             summary.skipped += 1
+
+
+def _transcript(row: PlanRow) -> Optional[str]:
+    """The dataset's transcript of the row's utterance (``metadata["transcript"]``), if it has one."""
+    text = row.utterance.metadata.get("transcript")
+    return str(text) if text is not None and str(text).strip() else None
 
 
 def _worker_spec(point: CodecPoint, device: str) -> WorkerSpec:
