@@ -87,6 +87,8 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {spec.name: spec for spec in (
     *(WeightsSpec(f"whisper_{size.replace('-', '_')}", f"openai/whisper-{size}", "transformers",
                   description=f"Whisper {size} ASR, metrics wer/cer/dwer/dcer (transformers)", extra_files=("*.txt",))
       for size in ("tiny", "base", "small", "medium", "large-v3")),
+    WeightsSpec("utmos22_strong", "Blinorot/UTMOS-PyTorch", "file", filename="utmos_state_dict.pt",
+                description="UTMOS22 strong learner (utmos-pytorch's converted state dict), metric utmos"),
 )}
 
 
@@ -253,11 +255,12 @@ def weights_digest(path: Path) -> dict[str, str]:
 
 
 def weights_revision(folder: Optional[Path]) -> str:
-    """What identifies the model in ``folder`` for a metric identity: its HF-cache snapshot commit,
-    else short digests of its config and weight files, or ``absent`` (fetching it later then
-    changes the identity, so NaN scores are recomputed)."""
+    """What identifies the model in ``folder`` (or checkpoint file) for a metric identity: its
+    HF-cache snapshot commit, else short digests of its config and weight files, or ``absent``
+    (fetching it later then changes the identity, so NaN scores are recomputed)."""
     if folder is None:
         return "absent"
-    if folder.parent.name == "snapshots":  # HF cache: the folder is the commit
-        return folder.name
+    snapshot = folder.parent if folder.is_file() else folder  # a checkpoint file: its snapshot folder
+    if snapshot.parent.name == "snapshots":  # HF cache: the folder is the commit
+        return snapshot.name
     return ",".join(f"{k}:{v[:16]}" for k, v in sorted(weights_digest(folder).items()))

@@ -26,5 +26,6 @@ METRICS.register("wer", "codecbench.metrics.wer:WordErrorRate")
 METRICS.register("cer", "codecbench.metrics.wer:CharacterErrorRate")
 METRICS.register("dwer", "codecbench.metrics.wer:DifferentialWordErrorRate")
 METRICS.register("dcer", "codecbench.metrics.wer:DifferentialCharacterErrorRate")
+METRICS.register("utmos", "codecbench.metrics.utmos:Utmos")
 
 __all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable", "ModelWeights", "PairContext"]
