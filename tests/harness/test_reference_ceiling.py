@@ -117,7 +117,7 @@ def test_resume_and_merge_keep_one_reference_score_per_utterance(tmp_path: Path)
     assert [r[3] for r in merged] == pytest.approx([r[3] for r in first], abs=1e-6)
 
 
-def test_report_shows_the_reference_row_and_line(tmp_path: Path) -> None:
+def test_report_shows_the_reference_row_and_line(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     _data(tmp_path)
     run_suite(suite_from_text(_suite(tmp_path), "s.yaml"), jobs=1, progress=False)
     run = tmp_path / "run"
@@ -129,6 +129,18 @@ def test_report_shows_the_reference_row_and_line(tmp_path: Path) -> None:
     svg = (site / "plots" / "d" / "dnsmos_ovrl.svg").read_text()
     assert "<!-- reference -->" in svg  # the legend entry of the ceiling line
     assert "<!-- reference -->" not in (site / "plots" / "d" / "si_sdr.svg").read_text()
+    try:
+        browser = request.getfixturevalue("chromium_browser")
+    except pytest.skip.Exception:
+        return  # no Chromium here: the static checks above still ran
+    page = browser.new_page()
+    page.goto((site / "metrics_d.html").as_uri())
+    header = page.locator("#metrics-table thead th", has_text="si_sdr")
+    for _ in range(2):  # ascending, then descending: the ceiling stays on top
+        header.click()
+        first = page.evaluate("document.querySelector('#metrics-table tbody tr').className")
+        assert first == "reference-row"
+    page.close()
 
 
 def test_intrusive_only_suite_has_no_reference_row(tmp_path: Path) -> None:
