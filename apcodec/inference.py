@@ -166,7 +166,7 @@ _CL_CONVS = {
 }
 
 
-def optimise_for_inference(model: "APCodec", parallel_encoder: bool = True,
+def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True,
                            parallel_decoder: bool = False) -> "APCodec":
     """Fold weight norm, fuse blocks (centred models), eval, no gradients; returns ``model``.
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, cast
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import torch
 from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig, discriminator_total, weighted_total
-from codecbench.registry import reject_unknown_keys
+from codecbench.configfile import Locator, bind
+from codecbench.errors import ConfigError
 from codecbench.training.losses import (consistency_loss, feature_matching_loss, hinge_generator_loss,
                                         match_frames, phase_losses)
 from codecbench.training.mel import LogMelSpectrogram
@@ -65,13 +66,17 @@ class DiscriminatorConfig:
     mpd_channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)
     mrd_channels: int = 64
 
+    def __post_init__(self) -> None:
+        if not self.mpd_channels or min(self.mpd_channels) < 1:
+            raise ConfigError(f"train.extra.discriminator.mpd_channels must be positive widths (one per layer), "
+                              f"got {list(self.mpd_channels)}")
+        if self.mrd_channels < 1:
+            raise ConfigError(f"train.extra.discriminator.mrd_channels must be >= 1, got {self.mrd_channels}")
+
     @classmethod
-    def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DiscriminatorConfig":
-        data = dict(data or {})
-        reject_unknown_keys(data, ("mpd_channels", "mrd_channels"), "train.extra.discriminator", source=source)
-        if "mpd_channels" in data:
-            data["mpd_channels"] = tuple(int(c) for c in data["mpd_channels"])
-        return cls(**data)
+    def from_dict(cls, data: Optional[Mapping[str, Any]], source: Union[str, Locator] = "config") -> "DiscriminatorConfig":
+        """Build from ``train.extra.discriminator``; unknown keys and bad types are located one-line errors."""
+        return bind(cls, data, ("train", "extra", "discriminator"), source)
 
     def build(self) -> dict[str, nn.Module]:
         """Fresh ``{"mpd": ..., "mrd": ...}``."""
@@ -233,7 +238,6 @@ def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> "AP
         cfg: model config; checked against (or required by) the checkpoint.
     """
     from apcodec.checkpoint import load_checkpoint, load_official_checkpoint
-    from apcodec.model import APCodec
     from codecbench.training import state as state_io
 
     path = Path(path)
@@ -249,15 +253,4 @@ def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> "AP
             raise ValueError(f"{path}: official checkpoints carry no config; pass the model config")
         decoder = path.with_name("decoder_" + path.name[len("encoder_"):])
         return load_official_checkpoint(cfg, path, decoder if decoder.is_file() else None)
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(data, dict) and data.get("version") == state_io.STATE_VERSION and "modules" in data:
-        stored = (data.get("config") or {}).get("model")
-        model_cfg = ModelConfig.from_dict(dict(stored), source=str(path)) if stored else cfg
-        if model_cfg is None:
-            raise ValueError(f"{path}: training state has no model config; pass the model config")
-        if cfg is not None and cfg != model_cfg:
-            raise ValueError(f"{path}: saved with a different model config than the one given")
-        model = APCodec.from_config(model_cfg)
-        model.load_state_dict(data["modules"]["generator"])
-        return model
     return load_checkpoint(path, cfg)

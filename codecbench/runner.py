@@ -97,6 +97,21 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RunProgress:
+    """A plan slice against its store: rows planned, stored (any status), still to do, stored as failed."""
+
+    planned: int
+    stored: int
+    todo: int
+    failed: int
+
+
+def shard_db_name(shard: Shard) -> str:
+    """The database file of one ``--shard K/N`` slice inside its run directory."""
+    return f"results.shard-{shard.tag}.sqlite"
+
+
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -226,9 +241,11 @@ class Runner:
 
     def __init__(self, suite: Suite, out: Optional[Path] = None, jobs: Optional[int] = None,
                  device: Optional[str] = None, shard: Optional[Shard] = None, progress: bool = True,
-                 log: Log = _stderr, wait: bool = False, retry_crashed: bool = False) -> None:
+                 log: Log = _stderr, wait: bool = False, retry_crashed: bool = False,
+                 db_dir: Optional[Path] = None) -> None:
         self.suite = suite
         self.run_dir = suite.output_dir(out)
+        self.db_dir = db_dir or self.run_dir  # node-local disk for a cluster task's shard database
         self.cache_dir = Path(suite.cache) if suite.cache else self.run_dir / "cache"
         self.jobs = jobs or suite.jobs or default_jobs()
         self.device = device or suite.device
@@ -251,7 +268,7 @@ class Runner:
 
     @property
     def db_name(self) -> str:
-        return DB_NAME if self.shard is None else f"results.shard-{self.shard.tag}.sqlite"
+        return DB_NAME if self.shard is None else shard_db_name(self.shard)
 
     def _open_store(self) -> ResultStore:
         try:
@@ -262,7 +279,7 @@ class Runner:
         except OSError as exc:
             raise StoreError(f"{self.run_dir}: output directory is not writable ({exc.strerror}); "
                              "choose another --out") from None
-        return ResultStore.open(self.run_dir, self.db_name)
+        return ResultStore.open(self.db_dir, self.db_name)
 
     def _write_manifest(self, store: ResultStore, skipped_inputs: list[str]) -> None:
         from codecbench.alignment import AlignmentPolicy
@@ -315,6 +332,22 @@ class Runner:
         finally:
             store.close()
         return summary
+
+    def slice_progress(self, points: list[CodecPoint]) -> "RunProgress":
+        """What the store holds of this runner's plan slice and what a run would still do; runs nothing.
+
+        ``points`` come from :func:`build_points` (built once for all shards of a launcher).
+        """
+        plan = build_plan(self.suite, points, self.shard)
+        path = self.db_dir / self.db_name
+        if not path.is_file():
+            return RunProgress(len(plan.rows), 0, len(plan.rows), 0)
+        with ResultStore(path, readonly=True) as store:
+            work = self._todo(plan.rows, store)[0]
+            states = store.row_states()
+        planned = {row.item_key for row in plan.rows}
+        failed = sum(1 for key, (status, _, _) in states.items() if key in planned and status == "failed")
+        return RunProgress(len(plan.rows), len(planned & set(states)), len(work), failed)
 
     # -- what is left to do -------------------------------------------------------------------
     def _todo(self, rows: list[PlanRow], store: ResultStore) -> tuple[list[_Work], RunSummary]:
@@ -542,7 +575,8 @@ class Runner:
         result.decoded_sample_rate = out.sample_rate
         result.coding_sample_rate, result.coding_channels = out.coding_sample_rate, out.coding_channels
         result.input_channels, result.decoded_channels = out.input_channels, int(out.audio.shape[0])
-        result.decoded_sha256 = out.decoded_sha256
+        result.decoded_sha256, result.payload_kind = out.decoded_sha256, out.payload_kind
+        result.codebooks = out.codebooks
         try:
             result.decoded_path = str(out.path.resolve().relative_to(self.run_dir.resolve()))
         except ValueError:
@@ -616,6 +650,6 @@ def _prepare_kernels(log: Log) -> None:
 
 def run_suite(suite: Suite, out: Optional[Path] = None, jobs: Optional[int] = None, device: Optional[str] = None,
               shard: Optional[Shard] = None, progress: bool = True, log: Log = _stderr, wait: bool = False,
-              retry_crashed: bool = False) -> RunSummary:
+              retry_crashed: bool = False, db_dir: Optional[Path] = None) -> RunSummary:
     """Run ``suite`` (resuming whatever its run directory already holds)."""
-    return Runner(suite, out, jobs, device, shard, progress, log, wait, retry_crashed).run()
+    return Runner(suite, out, jobs, device, shard, progress, log, wait, retry_crashed, db_dir).run()

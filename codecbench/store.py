@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from codecbench.codebooks import CodeCounts
 from codecbench.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "results.sqlite"
 
 _SCHEMA = """
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS items (
     input_channels INTEGER,
     decoded_channels INTEGER,
     decoded_sha256 TEXT,
-    crashes INTEGER NOT NULL DEFAULT 0
+    crashes INTEGER NOT NULL DEFAULT 0,
+    payload_kind TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     item_key TEXT NOT NULL REFERENCES items(item_key) ON DELETE CASCADE,
@@ -69,6 +71,10 @@ CREATE TABLE IF NOT EXISTS scores (
     reason TEXT,
     identity TEXT,
     PRIMARY KEY (item_key, metric)
+);
+CREATE TABLE IF NOT EXISTS codebook_counts (
+    item_key TEXT PRIMARY KEY REFERENCES items(item_key) ON DELETE CASCADE,
+    counts TEXT NOT NULL
 );
 """
 
@@ -94,6 +100,7 @@ _V2_ITEM_COLUMNS = {
     "lag_at_bound": "INTEGER", "trimmed_reference_samples": "INTEGER", "trimmed_degraded_samples": "INTEGER",
     "coding_sample_rate": "INTEGER", "coding_channels": "INTEGER", "input_channels": "INTEGER",
     "decoded_channels": "INTEGER", "decoded_sha256": "TEXT", "crashes": "INTEGER NOT NULL DEFAULT 0",
+    "payload_kind": "TEXT",
 }
 ITEM_COLUMNS = ["item_key", "dataset", "utterance", "codec", "adapter", "bitrate", "status", "error",
                 "measured_kbps", "encode_rtf", "decode_rtf", "duration_s", "reference_path", "decoded_path",
@@ -134,10 +141,14 @@ class ItemResult:
     decoded_channels: Optional[int] = None
     decoded_sha256: Optional[str] = None
     crashes: int = 0
+    # "codes": measured_kbps is the nominal payload rate of a code array; "bytes": of a byte stream
+    payload_kind: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, tuple[float, Optional[str]]] = field(default_factory=dict)
     # metric label -> identity digest of the metric that produced the score
     identities: dict[str, str] = field(default_factory=dict)
+    # histogram of the payload's codes (code-array payloads only); stored in ``codebook_counts``
+    codebooks: Optional[CodeCounts] = None
 
 
 def _nullable(value: Any) -> Any:
@@ -204,7 +215,12 @@ class ResultStore:
             return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
 
     def _migrate(self) -> None:
-        """Bring a schema-1 database up to date in place (new nullable columns only)."""
+        """Bring an older database up to date in place.
+
+        Schema 2 added nullable item columns and ``scores.identity``; schema 3 added the
+        ``codebook_counts`` table (created by ``_SCHEMA``'s ``IF NOT EXISTS``; rows stored before
+        it simply have no counts).
+        """
         have = {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
         for name, kind in _V2_ITEM_COLUMNS.items():
             if name not in have:
@@ -287,9 +303,13 @@ class ResultStore:
         values += [json.dumps(result.metadata, sort_keys=True, default=str), time.time()]
         with self.transaction() as conn:
             conn.execute("DELETE FROM scores WHERE item_key = ?", (result.item_key,))
+            conn.execute("DELETE FROM codebook_counts WHERE item_key = ?", (result.item_key,))
             conn.execute(f"INSERT OR REPLACE INTO items({', '.join(columns)}) "
                          f"VALUES ({', '.join('?' * len(columns))})", values)
             self._insert_scores(conn, result.item_key, result.scores, result.identities)
+            if result.codebooks is not None:
+                conn.execute("INSERT INTO codebook_counts(item_key, counts) VALUES (?, ?)",
+                             (result.item_key, result.codebooks.to_json()))
 
     @staticmethod
     def _insert_scores(conn: sqlite3.Connection, item_key: str, scores: dict[str, tuple[float, Optional[str]]],
@@ -336,8 +356,12 @@ class ResultStore:
                 out.setdefault(key, {})[metric] = identity
         return out
 
-    def rows(self) -> list[dict[str, Any]]:
-        """All items as dicts with a ``scores`` entry: metric -> (value, reason)."""
+    def rows(self, codebooks: bool = False) -> list[dict[str, Any]]:
+        """All items as dicts with a ``scores`` entry: metric -> (value, reason).
+
+        ``codebooks``: also a ``codebooks`` entry, the row's :class:`CodeCounts` or None (parsing
+        them costs time, so only merge and the codebook statistics ask).
+        """
         cur = self._conn.execute("SELECT * FROM items ORDER BY dataset, codec, bitrate, utterance")
         names = [d[0] for d in cur.description]
         items = [dict(zip(names, row)) for row in cur.fetchall()]
@@ -348,7 +372,10 @@ class ResultStore:
             scores.setdefault(key, {})[metric] = (math.nan if value is None else value, reason)
             if identity and "#" not in metric:
                 identities.setdefault(key, {})[metric] = identity
+        counts = self.codebook_counts() if codebooks else {}
         for item in items:
+            if codebooks:
+                item["codebooks"] = counts.get(item["item_key"])
             item["metadata"] = json.loads(item["metadata"] or "{}")
             item["scores"] = scores.get(item["item_key"], {})
             item["identities"] = identities.get(item["item_key"], {})
@@ -394,13 +421,32 @@ class ResultStore:
             row["value"] = math.nan if row["value"] is None else float(row["value"])
         return rows
 
+    def update_span(self) -> tuple[Optional[float], Optional[float]]:
+        """(first, last) ``updated_at`` of the stored rows, Unix seconds; (None, None) when empty."""
+        first, last = self._conn.execute("SELECT MIN(updated_at), MAX(updated_at) FROM items").fetchone()
+        return first, last
+
+    def codebook_counts(self) -> dict[str, CodeCounts]:
+        """item_key -> code histogram of every row that has one (none in pre-schema-3 databases)."""
+        present = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codebook_counts'")
+        if present.fetchone() is None:  # an older database opened read-only: never migrated
+            return {}
+        out = {}
+        for key, text in self._conn.execute("SELECT item_key, counts FROM codebook_counts"):
+            try:
+                out[key] = CodeCounts.from_json(text)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(f"{self.path}: damaged code counts of row {key} ({exc}); move the database "
+                                 "aside and rerun: decoded audio and its code counts in the cache are reused") from None
+        return out
+
     def merge_from(self, other: "ResultStore", relocate: Optional[Path] = None) -> int:
         """Copy every row of ``other`` into this store (replacing same keys); returns rows copied.
 
         ``relocate``: the other store's run dir, when it differs from ours, so its relative
         audio paths are rewritten as absolute ones that stay valid from here.
         """
-        items = other.rows()
+        items = other.rows(codebooks=True)
         fields = set(ItemResult.__dataclass_fields__)
         for row in items:
             if relocate is not None:
@@ -415,3 +461,32 @@ class ResultStore:
             self.write_reference(dataset, utterance, content, {r["metric"]: (r["value"], r["reason"]) for r in refs},
                                  {r["metric"]: r["identity"] for r in refs if r["identity"]})
         return len(items)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy the SQLite database ``source`` (WAL included) to ``target``, replacing it atomically.
+
+    Used for a cluster task's shard database on node-local disk: SQLite's online backup reads a
+    consistent snapshot, and stale ``-wal``/``-shm`` files beside ``target`` are removed so they
+    are never replayed onto the new file.
+    """
+    part = target.with_name(target.name + ".part")
+    part.unlink(missing_ok=True)
+    try:
+        src = sqlite3.connect(source, timeout=60.0)
+        try:
+            dst = sqlite3.connect(part)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        for suffix in ("-wal", "-shm"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        part.replace(target)
+    except sqlite3.Error as exc:
+        raise _store_error(source, exc, f"copying to {target}") from None
+    except OSError as exc:
+        raise StoreError(f"{target}: cannot copy the shard database here ({exc.strerror}); "
+                         "free space or fix permissions and rerun") from None

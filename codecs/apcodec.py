@@ -1,10 +1,12 @@
 """APCodec / APCodec+ / APCodec-S through our :mod:`apcodec` implementation.
 
-No official 48 kHz weights are public: give either ``checkpoint`` (our single-file format,
-written by ``codecbench train apcodec``) or the official pair ``encoder`` + ``decoder``
-(``encoder_XXXXXXXX`` / ``decoder_XXXXXXXX``). ``config`` is a YAML path or a bundled config
-name (``48k_6kbps``, ``apcodec_plus_48k_4.5kbps``, ``apcodec_s_48k_6kbps``, ...); with only a
-``checkpoint`` the config stored in it is used. The declared bitrate picks how many codebooks
+No official 48 kHz weights are public: give either ``checkpoint`` (our single-file export
+``export/apcodec_XXXXXXXX.pt``, or a trainer state ``checkpoints/state_XXXXXXXX.pt``, both written
+by ``codecbench train apcodec``; of a state only the generator weights are read) or the official
+pair ``encoder`` + ``decoder`` (``encoder_XXXXXXXX`` / ``decoder_XXXXXXXX``). ``config`` is a YAML
+path, a bundled config name (``48k_6kbps``, ``apcodec_plus_48k_4.5kbps``, ``apcodec_s_48k_6kbps``,
+...) or the official repository's ``config.json`` as it is (its training-only keys are ignored
+with a logged note); with only a ``checkpoint`` the config stored in it is used. The declared bitrate picks how many codebooks
 are sent (150 frames/s x 10 bits at 48 kHz: 1.5 kbps per codebook, so 3 / 4.5 / 6 kbps = 2 / 3 /
 4 codebooks); bitrates that no codebook count gives are rejected with the allowed list.
 The decoder output (whole frames) is cut to the input length, so the measured bitrate is
@@ -147,15 +149,10 @@ class APCodecAdapter(TorchCodec["APCodec"]):
 
 
 def _stored_config(path: Path) -> Optional[Any]:
-    """The ModelConfig stored in one of our checkpoints (None for other files)."""
-    import torch
-
-    from apcodec.config import ModelConfig
+    """The ModelConfig stored in one of our exports or trainer states (None for other files)."""
+    from apcodec.checkpoint import CheckpointError, stored_config
 
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - not our format: fall back to the default config
-        return None
-    if isinstance(data, dict) and data.get("format") == "apcodec" and isinstance(data.get("config"), dict):
-        return ModelConfig.from_dict(dict(data["config"]), source=str(path))
-    return None
+        return stored_config(path)
+    except CheckpointError as exc:
+        raise CodecError(str(exc)) from None

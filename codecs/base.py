@@ -64,6 +64,13 @@ class Payload:
                    num_samples=num_samples, side=dict(side))
 
     @property
+    def kind(self) -> str:
+        """``"bytes"``: :attr:`bits` is the size of an encoded byte stream; ``"codes"``: it is the size
+        of the code array (elements x ``bits_per_code``), the nominal payload rate, before any
+        entropy coding, container or side information."""
+        return "bytes" if self.data is not None else "codes"
+
+    @property
     def bits(self) -> float:
         """Total number of transmitted bits."""
         if self.data is not None:
