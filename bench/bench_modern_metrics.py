@@ -12,7 +12,9 @@ looped to 3 s), through :func:`codecbench.scoring.score_pair` exactly as the run
 PESQ-WB runs the same way in the same invocation as the baseline for ratios. ``wavlm_sv`` runs on
 a randomly initialised model of the real architecture (transformers' ``WavLMConfig`` defaults are
 the Base size of ``microsoft/wavlm-base-plus-sv``): speed and memory do not depend on weight
-values, and the real weights are not reachable from here.
+values, and the real weights are not reachable from here. ``utmos`` likewise runs a randomly
+initialised state dict of utmos-pytorch's real UTMOS22 architecture (float32, as the converted
+checkpoint is).
 
     python bench/bench_modern_metrics.py --jobs 1 2
 """
@@ -41,6 +43,7 @@ GROUPS: dict[str, list[Any]] = {
     "dnsmos_sig/bak/ovrl/p808": ["dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808"],
     "speaker_sim (resemblyzer)": ["speaker_sim"],
     "speaker_sim (wavlm_sv, Base size)": [("speaker_sim", {"backend": "wavlm_sv", "weights": "{wavlm}"})],
+    "utmos (UTMOS22 strong, real size)": [("utmos", {"weights": "{utmos}"})],
 }
 CODECS = "AP_48_6,En_48_6,DAC_48_6,HC_48_6"
 
@@ -65,8 +68,17 @@ def random_wavlm(folder: Path) -> None:
                              return_attention_mask=True).save_pretrained(folder)
 
 
-def _specs(group: str, wavlm: str) -> list[Any]:
-    return [(s[0], {k: (v.format(wavlm=wavlm) if isinstance(v, str) else v) for k, v in s[1].items()})
+def random_utmos(path: Path) -> None:
+    """A randomly initialised UTMOS22 strong-learner state dict of the real architecture."""
+    import torch
+    from utmos_pytorch.utmos_torch import UTMOSModel
+
+    torch.manual_seed(0)
+    torch.save(UTMOSModel().state_dict(), path)
+
+
+def _specs(group: str, wavlm: str, utmos: str = "") -> list[Any]:
+    return [(s[0], {k: (v.format(wavlm=wavlm, utmos=utmos) if isinstance(v, str) else v) for k, v in s[1].items()})
             if isinstance(s, tuple) else s for s in GROUPS[group]]
 
 
@@ -74,12 +86,12 @@ def _worker_rss(_: int) -> float:
     return peak_rss_mb()
 
 
-def child(group: str, jobs: int, wavlm: str, pairs_n: int) -> dict[str, Any]:
+def child(group: str, jobs: int, wavlm: str, pairs_n: int, utmos: str = "") -> dict[str, Any]:
     """Score the pairs with one metric group; runs in a fresh process."""
     from codecbench.scoring import init_worker, score_pair
 
     pairs = load_pairs(DEFAULT_ROOT, CODECS.split(","), 3.0, pairs_n)
-    specs = _specs(group, wavlm)
+    specs = _specs(group, wavlm, utmos)
     base_rss = peak_rss_mb()
     if jobs == 1:
         init_worker(specs, threads=1, warm_up=False)
@@ -115,22 +127,26 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-jobs", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--wavlm", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--utmos", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.child_jobs, args.wavlm, args.pairs), default=str))
+        print(json.dumps(child(args.child, args.child_jobs, args.wavlm, args.pairs, args.utmos), default=str))
         return
     groups = [g for g in GROUPS if not args.groups or any(key.strip() in g for key in args.groups.split(","))]
     with tempfile.TemporaryDirectory() as tmp:
         wavlm = Path(tmp) / "wavlm_base_random"
         if any("wavlm" in g for g in groups):
             random_wavlm(wavlm)
+        utmos = Path(tmp) / "utmos_random.pt"
+        if any(g.startswith("utmos") for g in groups):
+            random_utmos(utmos)
         print(f"{len(groups)} metric groups, {args.pairs} pairs of 3 s, jobs {args.jobs}; "
               f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
         rows = []
         for jobs in args.jobs:
             for group in groups:
                 out = subprocess.run([sys.executable, __file__, "--child", group, "--child-jobs", str(jobs),
-                                      "--wavlm", str(wavlm), "--pairs", str(args.pairs)],
+                                      "--wavlm", str(wavlm), "--utmos", str(utmos), "--pairs", str(args.pairs)],
                                      capture_output=True, text=True, check=False)
                 if out.returncode != 0:
                     print(f"{group} (jobs {jobs}) failed:\n{out.stderr[-2000:]}", flush=True)

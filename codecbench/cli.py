@@ -52,6 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = run_suite(suite, out=args.out, jobs=args.jobs, device=args.device, shard=shard,
                         progress=not args.no_progress, wait=args.wait, retry_crashed=args.retry_crashed)
     added = f"  metrics added to: {summary.metrics_added}" if summary.metrics_added else ""
+    added += f"  references scored: {summary.references}" if summary.references else ""
     print(f"run dir: {summary.run_dir}  planned rows: {summary.planned}  already done: {summary.already_done}  "
           f"new ok: {summary.ok}  failed: {summary.failed}  skipped: {summary.skipped}{added}", file=sys.stderr)
     if summary.stored_ok == 0 and summary.planned:
@@ -100,14 +101,15 @@ def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) ->
     key = summary_key(run_dir, fmt, all_items)
     text = cached_summary(run_dir, key) if key else None
     if text is None:
-        from codecbench.results import load_codebooks, load_manifest, load_results, metric_names
+        from codecbench.results import load_codebooks, load_manifest, load_reference, load_results, metric_names
         from codecbench.stats import CISettings
         from codecbench.summary import FORMATTERS, summarize
 
         df = load_results(run_dir)
         settings = CISettings.from_manifest(load_manifest(run_dir))
-        text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items,
-                                         codebooks=load_codebooks(run_dir)))
+        names = metric_names(run_dir)
+        text = FORMATTERS[fmt](summarize(df, names, settings, all_items=all_items, codebooks=load_codebooks(run_dir),
+                                         reference=load_reference(run_dir, names)))
         if key:
             remember_summary(run_dir, f"{fmt}-all-items" if all_items else fmt, key, text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -160,6 +162,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
                 if info.sample_rate else "native rate"
             kind = "full-reference" if info.intrusive else "non-intrusive (degraded signal only)"
+            kind += ", needs the dataset's transcript" if info.needs_transcript else ""
             device = f"{info.device}, batched" if info.batchable else info.device
             detail = (f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {kind}; {device}; "
                       f"{info.description}")

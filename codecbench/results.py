@@ -23,6 +23,8 @@ ALIGNMENT_COLUMNS = ["lag_samples", "lag_at_bound", "trimmed_reference_samples",
 CODING_COLUMNS = ["coding_sample_rate", "coding_channels", "input_channels", "decoded_channels", "decoded_sha256",
                   "payload_kind"]
 PATH_COLUMNS = ["reference_path", "decoded_path", "decoded_sample_rate", "adapter"]
+#: Condition label of the non-intrusive metrics scored on the references (a reserved codec name).
+REFERENCE_LABEL = "reference"
 
 
 def condition_label(codec: str, bitrate: Optional[float]) -> str:
@@ -138,6 +140,28 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> "pd.DataFr
     return _suite_order(df, load_manifest(run_dir).get("suite", {}))
 
 
+def load_reference(run_dir: Path | str, metrics: Optional[list[str]] = None) -> "pd.DataFrame":
+    """Non-intrusive metrics scored on the references: one row per dataset x utterance.
+
+    Columns: ``dataset, utterance``, then one column per metric of ``metrics`` (default: the
+    run's metric columns) that has any stored reference score, NaN where it could not be
+    computed. Empty (with just the key columns) for runs without non-intrusive metrics.
+    """
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    with ResultStore.open_existing(run_dir) as store:
+        refs = store.reference_rows()
+    wanted = metrics if metrics is not None else metric_names(run_dir)
+    stored = {r["metric"] for r in refs}
+    columns = [m for m in wanted if m in stored]
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    for ref in refs:
+        if ref["metric"] in columns:
+            record = records.setdefault((ref["dataset"], ref["utterance"]),
+                                        {"dataset": ref["dataset"], "utterance": ref["utterance"]})
+            record[ref["metric"]] = ref["value"]
+    return pd.DataFrame.from_records(list(records.values()), columns=["dataset", "utterance", *columns])
 def load_codebooks(run_dir: Path | str) -> list[ConditionCodebooks]:
     """Codebook statistics per dataset x codec point, summed over its ok rows that carry code counts.
 

@@ -10,6 +10,10 @@ A rerun does only what is missing: rows never stored, rows whose codec or input 
 rows (an item that crashed its worker twice is not retried), rows skipped for a reason that no
 longer holds, and metrics that are new or whose identity changed — the latter scored from the
 cached decoded audio without touching the other metrics. With nothing to do, no worker starts.
+Non-intrusive metrics (``MetricInfo.intrusive`` false) are also scored once per utterance on the
+reference itself (the pair reference/reference, aligned and resampled exactly like a decoded
+signal), into the store's ``reference_scores`` table: the ceiling the report shows. They are
+redone only when the metric identity or the reference's content hash changes.
 A lock on the results database keeps a second process from running the same run directory.
 """
 
@@ -88,6 +92,7 @@ class RunSummary:
     skipped: int = 0
     metrics_added: int = 0  # rows that only gained new metrics
     not_retried: int = 0  # failed rows that crashed their worker too often to retry
+    references: int = 0  # utterances whose reference was scored by the non-intrusive metrics
     stored_ok: int = 0  # ok rows in the store after the run (all of it, not just this run)
     problems: list[str] = field(default_factory=list)
 
@@ -152,11 +157,16 @@ def _init_worker(specs: list[tuple[str, dict[str, Any]]], parent: int) -> None:
 
 
 def score_job(specs: list[tuple[str, dict[str, Any]]], reference: np.ndarray, ref_rate: int,
-              degraded: np.ndarray, deg_rate: int) -> tuple[dict[str, tuple[float, Optional[str]]], dict[str, Any]]:
-    """Score one pair with ``specs`` (instances cached per process); returns scores and alignment columns."""
+              degraded: np.ndarray, deg_rate: int, transcript: Optional[str] = None,
+              ) -> tuple[dict[str, tuple[float, Optional[str]]], dict[str, Any]]:
+    """Score one pair with ``specs`` (instances cached per process); returns scores and alignment columns.
+
+    ``transcript``: the utterance's transcript, for metrics that declare ``needs_transcript``.
+    """
+    from codecbench.metrics import PairContext
     from codecbench.scoring import score_pair
 
-    scores = score_pair(reference, ref_rate, degraded, deg_rate, specs)
+    scores = score_pair(reference, ref_rate, degraded, deg_rate, specs, context=PairContext(transcript))
     values = {name: (r.value, r.reason) for name, r in scores.results.items()}
     return values, alignment_columns(scores.alignment)
 
@@ -181,12 +191,17 @@ def metric_digest(identity: dict[str, Any]) -> str:
 # -- the run --------------------------------------------------------------------------------
 @dataclass
 class _Work:
-    """One row to do: a full codec + metrics pass, or only the metrics in ``specs``."""
+    """One row to do: a full codec + metrics pass, or only the metrics in ``specs``.
+
+    ``reference`` work scores the reference of ``row.utterance`` on its own (no codec).
+    """
 
     row: PlanRow
     specs: list[tuple[str, dict[str, Any]]]
     full: bool
     crashes: int = 0
+    reference: bool = False
+    content_hash: Optional[str] = None
 
 
 class _MetricPool:
@@ -246,6 +261,9 @@ class Runner:
         self.metric_columns = [metric.label() for metric in self.metrics]
         self.metric_digests = {label: metric_digest(metric.identity())
                                for label, metric in zip(self.metric_columns, self.metrics)}
+        # (spec, label) of the metrics that can score a reference on its own
+        self.reference_specs = [(spec, label) for spec, label, metric in
+                                zip(self.metric_specs, self.metric_columns, self.metrics) if not metric.info.intrusive]
         self._logged: set[Optional[str]] = set()
 
     @property
@@ -373,10 +391,34 @@ class Runner:
         work.sort(key=lambda w: order.get(id(w.row.point), 0))  # point-major: one codec worker alive at a time
         summary = RunSummary(self.run_dir, len(rows), len(rows) - len(work) - not_retried)
         summary.not_retried = not_retried
+        work[:0] = self._reference_todo(rows, store)  # first: they need no codec worker
         if not_retried:
             self.log(f"note: {not_retried} failed rows crashed their codec worker {MAX_CRASHES} times and are "
                      "not retried; pass --retry-crashed to try them again")
         return work, summary
+
+    def _reference_todo(self, rows: list[PlanRow], store: ResultStore) -> list[_Work]:
+        """One work item per planned utterance whose reference lacks a current non-intrusive score."""
+        if not self.reference_specs:
+            return []
+        stored = store.reference_states()
+        work: list[_Work] = []
+        seen: set[tuple[str, str]] = set()
+        for row in rows:
+            key = (row.dataset, row.utterance.id)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                content: Optional[str] = row.utterance.content_hash()
+            except AudioError:
+                content = None  # unreadable: the codec rows report it; scoring will fail the same way
+            have = stored.get(key, {})
+            missing = [spec for spec, label in self.reference_specs
+                       if have.get(label) != (self.metric_digests[label], content)]
+            if missing and content is not None:
+                work.append(_Work(row, missing, False, reference=True, content_hash=content))
+        return work
 
     def _row_cache_key(self, row: PlanRow) -> str:
         return cache_key(row.point.identity_digest, row.utterance.content_hash())
@@ -487,6 +529,9 @@ class Runner:
         if isinstance(reference, Exception):
             result.status, result.error = "failed", str(reference)
             return result, None
+        if item.reference:  # the reference scored against itself: no codec involved
+            audio, rate, _ = reference
+            return result, (audio, rate, audio, rate, _transcript(row))
         audio, rate, result.reference_path = reference
         result.duration_s = audio.shape[1] / rate
         if point.unavailable or point.codec is None:
@@ -524,7 +569,7 @@ class Runner:
                 result.status, result.error = "failed", f"{row.utterance.id}: {message}"
                 return result, None
         self._fill_codec_columns(result, out, key)
-        return result, (audio, rate, out.audio, out.sample_rate)
+        return result, (audio, rate, out.audio, out.sample_rate, _transcript(row))
 
     def _fill_codec_columns(self, result: ItemResult, out: Transcoded, key: str) -> None:
         result.cache_key = key
@@ -542,6 +587,15 @@ class Runner:
     def _store(self, store: ResultStore, result: ItemResult, item: _Work, columns: dict[str, Any],
                summary: RunSummary, log: Log) -> None:
         result.identities = {label: self.metric_digests[label] for label in self.metric_columns}
+        if item.reference:
+            if result.status == "ok":
+                store.write_reference(result.dataset, result.utterance, item.content_hash, result.scores,
+                                      result.identities)
+                summary.references += 1
+            elif result.error not in self._logged:  # retried by the next run (nothing was stored)
+                self._logged.add(result.error)
+                log(f"warning: {result.dataset}: reference scores of {result.utterance}: {result.error}")
+            return
         if not item.full and result.status == "ok":
             store.add_scores(result.item_key, result.scores, result.identities)
             summary.metrics_added += 1
@@ -558,6 +612,12 @@ class Runner:
                 log(f"error: {result.dataset}: {result.error}")
         else:
             summary.skipped += 1
+
+
+def _transcript(row: PlanRow) -> Optional[str]:
+    """The dataset's transcript of the row's utterance (``metadata["transcript"]``), if it has one."""
+    text = row.utterance.metadata.get("transcript")
+    return str(text) if text is not None and str(text).strip() else None
 
 
 def _worker_spec(point: CodecPoint, device: str) -> WorkerSpec:

@@ -26,7 +26,7 @@ import numpy as np
 
 from codecbench.errors import MetricStageError
 from codecbench.alignment import AlignmentInfo, AlignmentPolicy, align_pair
-from codecbench.metrics import METRICS, Metric, MetricUnavailable
+from codecbench.metrics import METRICS, Metric, MetricUnavailable, PairContext
 from codecbench.metrics.checks import THREADS_VARIABLE, too_short
 
 MetricSpec = tuple[str, Mapping[str, Any]]
@@ -133,7 +133,7 @@ def _resolve(metrics: Sequence[Union[Metric, str, MetricSpec]]) -> list[Metric]:
 
 def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr: int,
                metrics: Sequence[Union[Metric, str, MetricSpec]],
-               policy: Optional[AlignmentPolicy] = None) -> PairScores:
+               policy: Optional[AlignmentPolicy] = None, context: Optional[PairContext] = None) -> PairScores:
     """Align a pair once (see :mod:`codecbench.alignment`) and score it with every metric.
 
     Args:
@@ -141,6 +141,8 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
         degraded: ``[C, T]`` float codec output at ``deg_sr`` (any channel count and length).
         metrics: metric objects, or ``name`` / ``(name, options)`` specs resolved per process.
         policy: alignment policy (default :class:`AlignmentPolicy()`).
+        context: what else is known about the pair (the utterance's transcript), passed to
+            :meth:`Metric.score`; default: nothing.
 
     Returns:
         :class:`PairScores`; every metric has a result (NaN + reason when unavailable).
@@ -165,20 +167,22 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
         return PairScores({label: MetricResult(math.nan, reason) for label in labels}, None, error=reason)
     seconds = {"alignment": time.perf_counter() - start}
     results: dict[str, MetricResult] = {}
+    context = context or PairContext()
     for metric, label in zip(resolved, labels, strict=False):
         rate = int(metric.info.sample_rate or ref_sr)
         ref, deg = prepared[rate]
         start = time.perf_counter()
-        results[label] = _score_one(metric, ref, deg, rate)
+        results[label] = _score_one(metric, ref, deg, rate, context)
         seconds[label] = time.perf_counter() - start
     return PairScores(results, info, seconds)
 
 
-def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int) -> MetricResult:
+def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int,
+               context: PairContext) -> MetricResult:
     try:
         if len(reference) < metric.info.min_seconds * rate:
             raise MetricUnavailable(too_short(len(reference), rate, metric.info.min_seconds))
-        value = float(metric.compute(reference, degraded, rate))
+        value = float(metric.score(reference, degraded, rate, context))
     except MetricUnavailable as exc:
         return MetricResult(math.nan, str(exc).strip().splitlines()[0] if str(exc).strip() else "unavailable")
     except Exception as exc:  # a metric bug or library failure must not abort the run

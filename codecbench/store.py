@@ -5,6 +5,8 @@ together with all its metric scores, so a crash or Ctrl-C can lose at most the r
 never leaves half a row behind. Rows are keyed by their plan identity, so a rerun replaces rather
 than duplicates. Each score carries the digest of the metric identity that produced it, so a
 rerun adds a new metric (or recomputes a changed one) without touching the others.
+Non-intrusive metrics scored on the references live in ``reference_scores``, keyed by
+(dataset, utterance, metric), written and merged the same idempotent way.
 
 SQLite failures never escape as tracebacks: a full disk, a read-only or corrupt database become a
 :class:`StoreError` saying what to do. Readers (summary, export, report) open the database
@@ -73,6 +75,23 @@ CREATE TABLE IF NOT EXISTS scores (
 CREATE TABLE IF NOT EXISTS codebook_counts (
     item_key TEXT PRIMARY KEY REFERENCES items(item_key) ON DELETE CASCADE,
     counts TEXT NOT NULL
+);
+"""
+
+# Non-intrusive metrics scored on the reference itself: the ceiling a codec is read against.
+# Keyed by utterance, not by plan row, so every codec point shares one value and neither a
+# resume nor a merge of shards can duplicate it. ``content_hash`` is the scored input's digest.
+_REFERENCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reference_scores (
+    dataset TEXT NOT NULL,
+    utterance TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    reason TEXT,
+    identity TEXT,
+    content_hash TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (dataset, utterance, metric)
 );
 """
 
@@ -173,6 +192,7 @@ class ResultStore:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 self._conn.executescript(_SCHEMA)
+                self._conn.executescript(_REFERENCE_SCHEMA)
                 self._migrate()
             self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             version = self.get_meta("schema_version")
@@ -363,6 +383,44 @@ class ResultStore:
                 item["lag_at_bound"] = bool(item["lag_at_bound"])
         return items
 
+    # -- reference scores (non-intrusive metrics on the reference) -----------------------------
+    def _has_reference_table(self) -> bool:
+        """False for a read-only database written before reference scores existed."""
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reference_scores'"
+                                  ).fetchone() is not None
+
+    def write_reference(self, dataset: str, utterance: str, content_hash: Optional[str],
+                        scores: dict[str, tuple[float, Optional[str]]], identities: dict[str, str]) -> None:
+        """Insert or replace the reference scores of one utterance (one transaction)."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO reference_scores(dataset, utterance, metric, value, reason, "
+                             "identity, content_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [(dataset, utterance, name, _nullable(float(v)), reason, identities.get(name),
+                               content_hash, now) for name, (v, reason) in sorted(scores.items())])
+
+    def reference_states(self) -> dict[tuple[str, str], dict[str, tuple[Optional[str], Optional[str]]]]:
+        """(dataset, utterance) -> {metric label: (identity digest, content hash)} (what a resume compares)."""
+        out: dict[tuple[str, str], dict[str, tuple[Optional[str], Optional[str]]]] = {}
+        if not self._has_reference_table():
+            return out
+        for dataset, utt, metric, identity, content in self._conn.execute(
+                "SELECT dataset, utterance, metric, identity, content_hash FROM reference_scores"):
+            out.setdefault((dataset, utt), {})[metric] = (identity, content)
+        return out
+
+    def reference_rows(self) -> list[dict[str, Any]]:
+        """Every stored reference score as a dict (dataset, utterance, metric, value, reason, identity, content_hash)."""
+        if not self._has_reference_table():
+            return []
+        cur = self._conn.execute("SELECT dataset, utterance, metric, value, reason, identity, content_hash "
+                                 "FROM reference_scores ORDER BY dataset, utterance, metric")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        for row in rows:
+            row["value"] = math.nan if row["value"] is None else float(row["value"])
+        return rows
+
     def update_span(self) -> tuple[Optional[float], Optional[float]]:
         """(first, last) ``updated_at`` of the stored rows, Unix seconds; (None, None) when empty."""
         first, last = self._conn.execute("SELECT MIN(updated_at), MAX(updated_at) FROM items").fetchone()
@@ -396,6 +454,12 @@ class ResultStore:
                     if row[col] and not Path(row[col]).is_absolute():
                         row[col] = str(relocate / row[col])
             self.write(ItemResult(**{k: v for k, v in row.items() if k in fields}))
+        by_utterance: dict[tuple[str, str, Optional[str]], list[dict[str, Any]]] = {}
+        for ref in other.reference_rows():
+            by_utterance.setdefault((ref["dataset"], ref["utterance"], ref["content_hash"]), []).append(ref)
+        for (dataset, utterance, content), refs in by_utterance.items():
+            self.write_reference(dataset, utterance, content, {r["metric"]: (r["value"], r["reason"]) for r in refs},
+                                 {r["metric"]: r["identity"] for r in refs if r["identity"]})
         return len(items)
 
 

@@ -253,6 +253,12 @@ def validate_entries(suite: Suite, locate: Optional[Locator] = None) -> None:
     locate = locate or _locator(suite.path or "<suite>", {})
     _unique([d.name for d in suite.datasets], "datasets", locate)
     _unique([c.name for c in suite.codecs], "codecs", locate)
+    from codecbench.results import REFERENCE_LABEL
+
+    for i, codec in enumerate(suite.codecs):
+        if codec.name == REFERENCE_LABEL:
+            raise locate(("codecs", i, "name"), f"codec name '{REFERENCE_LABEL}' is reserved for the scores of the "
+                                                "reference audio; choose another name")
     _unique([f"{m.name} {json.dumps(m.options, sort_keys=True)}" if m.options else m.name
              for m in suite.metrics], "metrics", locate)
     for i, entry in enumerate(suite.datasets):

@@ -4,6 +4,8 @@ Metric means are paired (see :func:`codecbench.stats.compare`): only the utteran
 condition scored count, so the numbers of two conditions are comparable; ``all_items`` adds
 each condition's mean over all its own scored items, labelled unpaired. Bitrate and real-time
 factors are properties of a condition, not comparisons, and are averaged over its ok rows.
+Non-intrusive metrics scored on the references form a first ``reference`` row per dataset (the
+ceiling; see :func:`codecbench.stats.reference_estimate`), cells with codec ``reference``.
 Codecs whose payloads are code arrays also get a codebook section (:mod:`codecbench.codebooks`):
 dataset-level utilisation, entropy, perplexity and ``entropy_kbps`` per condition, without CIs.
 """
@@ -20,9 +22,9 @@ from typing import Any, Optional
 import pandas as pd
 
 from codecbench.codebooks import ConditionCodebooks, records as codebook_records
-from codecbench.results import NOMINAL_RATE_NOTE, nominal_rate_conditions
+from codecbench.results import NOMINAL_RATE_NOTE, REFERENCE_LABEL, nominal_rate_conditions
 from codecbench.stats import (CISettings, Comparison, DuplicateGroup, Estimate, compare, duplicate_conditions,
-                              estimate, format_estimate, with_labels)
+                              estimate, format_estimate, reference_estimate, with_labels)
 
 SUMMARY_FORMAT = "codecbench-summary"
 SUMMARY_VERSION = 1
@@ -80,10 +82,13 @@ def _bitrate(value: Any) -> Optional[float]:
 
 
 def summarize(df: pd.DataFrame, metrics: list[str], settings: Optional[CISettings] = None,
-              all_items: bool = False, codebooks: Optional[list[ConditionCodebooks]] = None) -> RunSummary:
+              all_items: bool = False, codebooks: Optional[list[ConditionCodebooks]] = None,
+              reference: Optional[pd.DataFrame] = None) -> RunSummary:
     """Paired metric cells (plus unpaired ones with ``all_items``), rate/RTF cells, duplicates.
 
     ``codebooks``: the run's :func:`codecbench.results.load_codebooks`, shown as their own section.
+    ``reference``: the references' non-intrusive scores (:func:`codecbench.results.load_reference`);
+    each dataset then starts with a ``reference`` row of those metrics.
     """
     settings = settings or CISettings()
     out = RunSummary(list(metrics), settings, all_items, codebooks=list(codebooks or []))
@@ -91,6 +96,7 @@ def summarize(df: pd.DataFrame, metrics: list[str], settings: Optional[CISetting
         return out
     frame = with_labels(df)
     for dataset, sub in frame.groupby("dataset", sort=False):
+        first = len(out.cells)
         out.nominal_rate += [(str(dataset), label) for label in nominal_rate_conditions(sub)]
         keys: dict[str, tuple[str, str, Optional[float], str]] = {}
         for (codec, bitrate, label), rows in sub.groupby(["codec", "bitrate", "condition"], sort=False, dropna=False):
@@ -101,15 +107,21 @@ def summarize(df: pd.DataFrame, metrics: list[str], settings: Optional[CISetting
                 est = estimate(ok[column].to_numpy(dtype=float), settings)
                 out.cells.append(_cell(keys[str(label)], column, est, int(len(rows) - est.n), False,
                                        settings.method))
+        ceiling: list[SummaryCell] = []
         for metric in metrics:
             comp = compare(sub, metric, settings, all_items)
             out.comparisons.append(comp)
+            ref = reference_estimate(reference, comp, settings) if reference is not None else None
+            if ref is not None:
+                ceiling.append(_cell((str(dataset), REFERENCE_LABEL, None, REFERENCE_LABEL), metric, ref, 0, True,
+                                     comp.ci_method))
             for label in comp.conditions:
                 out.cells.append(_cell(keys[label], metric, comp.paired[label], comp.n_failed[label], True,
                                        comp.ci_method))
                 if all_items:
                     out.cells.append(_cell(keys[label], metric, comp.unpaired[label], comp.n_failed[label], False,
                                            comp.ci_method))
+        out.cells[first:first] = ceiling  # the reference row leads its dataset
     out.duplicates = duplicate_conditions(df)
     return out
 
@@ -203,7 +215,7 @@ def format_text(summary: RunSummary) -> str:
         variants = [(True, "")] + ([(False, " (all items, unpaired)")] if summary.all_items else [])
         for label in conditions:
             for paired, suffix in variants:
-                if not paired and not summary.metrics:
+                if not paired and (not summary.metrics or label == REFERENCE_LABEL):
                     continue
                 cells = [label + suffix]
                 for column in ["measured_kbps", *summary.metrics, "encode_rtf", "decode_rtf"]:
@@ -211,10 +223,13 @@ def format_text(summary: RunSummary) -> str:
                         cells.append("")
                         continue
                     cell = by_key.get((dataset, label, column, paired and column not in RATE_COLUMNS))
+                    if cell is None and label == REFERENCE_LABEL and (dataset, label) not in summary.status:
+                        cells.append("")  # intrusive metrics, bitrate and RTF have no reference value
+                        continue
                     cells.append(_text(cell, with_n=column not in RATE_COLUMNS))
-                counts = summary.status.get((dataset, label), {})
+                counts = summary.status.get((dataset, label))
                 cells.append(f"{counts.get('ok', 0)}/{counts.get('failed', 0)}/{counts.get('skipped', 0)}"
-                             if paired else "")
+                             if paired and counts is not None else "")
                 table.append(cells)
         header = ["condition", "kbps", *summary.metrics, "enc RTF", "dec RTF", "ok/fail/skip"]
         widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
@@ -241,7 +256,10 @@ def format_text(summary: RunSummary) -> str:
         lines.append("")
     lines.append(f"values: mean ± half-width of the {summary.settings.method}; (n) = utterances in the mean. "
                  "Metric means are paired over the utterances every condition scored; kbps (measured from "
-                 "payloads) and RTF are over each condition's ok rows")
+                 "payloads) and RTF are over each condition's ok rows"
+                 + ("; the reference row scores the reference audio with the non-intrusive metrics (the "
+                    "ceiling), over the same utterances" if any(c.codec == REFERENCE_LABEL for c in summary.cells)
+                    else ""))
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Metric registry. Each metric declares its sample rate and direction in :class:`MetricInfo`."""
 
-from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights
+from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights, PairContext
 from codecbench.registry import Registry
 
 METRICS: Registry[Metric] = Registry("metric", "codecbench.metrics")
@@ -22,5 +22,10 @@ METRICS.register("dnsmos_bak", "codecbench.metrics.dnsmos:DnsmosBak")
 METRICS.register("dnsmos_ovrl", "codecbench.metrics.dnsmos:DnsmosOvrl")
 METRICS.register("dnsmos_p808", "codecbench.metrics.dnsmos:DnsmosP808")
 METRICS.register("speaker_sim", "codecbench.metrics.speaker:SpeakerSimilarity")
+METRICS.register("wer", "codecbench.metrics.wer:WordErrorRate")
+METRICS.register("cer", "codecbench.metrics.wer:CharacterErrorRate")
+METRICS.register("dwer", "codecbench.metrics.wer:DifferentialWordErrorRate")
+METRICS.register("dcer", "codecbench.metrics.wer:DifferentialCharacterErrorRate")
+METRICS.register("utmos", "codecbench.metrics.utmos:Utmos")
 
-__all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable", "ModelWeights"]
+__all__ = ["METRICS", "Metric", "MetricInfo", "MetricUnavailable", "ModelWeights", "PairContext"]

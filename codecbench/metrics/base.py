@@ -48,6 +48,7 @@ class MetricInfo:
         weights: pretrained models behind the score (empty for DSP metrics).
         device: where ``compute`` runs (``"cpu"``; ``"cuda"`` for metrics that need a GPU).
         batchable: whether the backend can score several signals in one call.
+        needs_transcript: the metric reads the utterance's transcript (``PairContext.transcript``).
     """
 
     sample_rate: Optional[int]
@@ -59,6 +60,19 @@ class MetricInfo:
     weights: tuple[ModelWeights, ...] = ()
     device: str = "cpu"
     batchable: bool = False
+    needs_transcript: bool = False
+
+
+@dataclass(frozen=True)
+class PairContext:
+    """What the harness knows about a pair beyond its audio, for metrics that ask for it.
+
+    Attributes:
+        transcript: the dataset's transcript of the utterance (``Utterance.metadata["transcript"]``),
+            ``None`` when the dataset has none.
+    """
+
+    transcript: Optional[str] = None
 
 
 class Metric(ABC):
@@ -77,6 +91,14 @@ class Metric(ABC):
     @abstractmethod
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
         """Score one aligned pair."""
+
+    def score(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int, context: PairContext) -> float:
+        """Score one aligned pair knowing its :class:`PairContext`; what the harness calls.
+
+        The default ignores the context and calls :meth:`compute`; metrics that declare
+        ``info.needs_transcript`` override this to read ``context.transcript``.
+        """
+        return self.compute(reference, degraded, sample_rate)
 
     def options(self) -> dict:
         """Constructor options that change the score (none by default)."""

@@ -149,15 +149,9 @@ class SpeakerSimilarity(Metric):
             if self.backend == "resemblyzer":
                 self._implementation = f"{package_version('resemblyzer')}+{package_version('torch')}"
             else:
-                folder = self._wavlm_folder()
-                if folder is None:
-                    model = "absent"
-                elif folder.parent.name == "snapshots":  # HF cache: the folder is the commit
-                    model = folder.name
-                else:
-                    from codecbench.weights import weights_digest
+                from codecbench.weights import weights_revision
 
-                    model = ",".join(f"{k}:{v[:16]}" for k, v in sorted(weights_digest(folder).items()))
+                model = weights_revision(self._wavlm_folder())
                 self._implementation = (f"{package_version('transformers')}+{package_version('torch')}"
                                         f"+wavlm-base-plus-sv@{model}")
         return self._implementation

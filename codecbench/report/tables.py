@@ -5,7 +5,9 @@ and plots show, so templates only format numbers and never compute anything. Eve
 number is paired (:func:`codecbench.stats.compare`, the same call ``codecbench summary`` makes):
 means, CIs, RD points, BD deltas, Wilcoxon tests and "best" markers use only the utterances every
 condition of the dataset scored. "Best" is chosen within octave bitrate bands of the declared
-rate, so a low-rate codec is never hidden behind the highest-rate condition.
+rate, so a low-rate codec is never hidden behind the highest-rate condition. Non-intrusive
+metrics scored on the references give each dataset a ``reference`` ceiling per metric, over the
+same shared utterances (:func:`codecbench.stats.reference_estimate`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import pandas as pd
 
 from codecbench.report.options import ReportOptions
 from codecbench.stats import (BDResult, CISettings, Comparison, DuplicateGroup, Estimate, Loss, PairedTest, bd_metric,
-                              bd_rate, compare, duplicate_conditions, format_estimate, paired_tests, with_labels)
+                              bd_rate, compare, duplicate_conditions, format_estimate, paired_tests,
+                              reference_estimate, with_labels)
 from codecbench.results import NOMINAL_RATE_NOTE, condition_label, nominal_rate_conditions
 
 
@@ -79,6 +82,16 @@ class DatasetSummary:
     all_items: bool = False
     bands: list[tuple[str, list[str]]] = field(default_factory=list)  # band label -> condition labels
     duplicates: list[DuplicateGroup] = field(default_factory=list)
+    #: metric -> the references' score (non-intrusive metrics only): the ceiling row and plot line
+    reference: dict[str, Estimate] = field(default_factory=dict)
+
+    def reference_parts(self, metric: str) -> tuple[str, str]:
+        """(mean, half-width or "") of the reference ceiling, ``("", "")`` when the metric has none."""
+        est = self.reference.get(metric)
+        if est is None:
+            return "", ""
+        mean, _, half = format_estimate(est).partition(" ± ")
+        return mean, half
     nominal_rate: list[str] = field(default_factory=list)  # conditions whose measured kbps is a code array's nominal rate
     nominal_rate_note: str = NOMINAL_RATE_NOTE
 
@@ -143,8 +156,11 @@ def _bitrate(value: Any) -> Optional[float]:
 
 
 def summarize_datasets(frame: pd.DataFrame, manifest: dict[str, Any], metrics: list[MetricMeta], opts: ReportOptions,
-              anchor: Optional[str]) -> list[DatasetSummary]:
-    """One :class:`DatasetSummary` per dataset, in order of first appearance."""
+                       anchor: Optional[str], reference: Optional[pd.DataFrame] = None) -> list[DatasetSummary]:
+    """One :class:`DatasetSummary` per dataset, in order of first appearance.
+
+    ``reference``: the references' non-intrusive scores (:func:`codecbench.results.load_reference`).
+    """
     codecs = codec_order(manifest, frame)
     out = []
     for dataset in list(dict.fromkeys(frame["dataset"].tolist())):
@@ -152,7 +168,14 @@ def summarize_datasets(frame: pd.DataFrame, manifest: dict[str, Any], metrics: l
         keys = sorted({(c, _bitrate(b)) for c, b in zip(sub["codec"], sub["bitrate"])},
                       key=lambda k: (codecs.index(k[0]), -1.0 if k[1] is None else k[1]))
         anchor_codec, anchor_rate, _ = resolve_anchor(anchor, codecs, manifest, keys)
-        out.append(_summarize_dataset(dataset, sub, keys, metrics, opts, anchor_codec, anchor_rate))
+        summary = _summarize_dataset(dataset, sub, keys, metrics, opts, anchor_codec, anchor_rate)
+        if reference is not None:
+            settings = CISettings(opts.bootstrap, opts.ci_level, opts.seed)
+            for m in metrics:
+                est = reference_estimate(reference, summary.comparisons[m.name], settings)
+                if est is not None:
+                    summary.reference[m.name] = est
+        out.append(summary)
     return out
 
 
