@@ -318,7 +318,8 @@ def _row_reason(row: Mapping[str, Any], metric: str) -> str:
         reasons = json.loads(row.get("failure_reasons") or "{}")
     except (TypeError, json.JSONDecodeError):
         reasons = {}
-    return f"{metric}: {reasons.get(metric) or 'NaN without a stored reason'}"
+    reason = reasons.get(metric) or "NaN without a stored reason"
+    return reason if reason.startswith(f"{metric}: ") else f"{metric}: {reason}"  # some reasons name it already
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:

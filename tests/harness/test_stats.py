@@ -166,3 +166,13 @@ def test_ci_settings_come_from_the_suite_report_section():
     assert got == CISettings(300, 0.9, 2) and "90% BCa bootstrap" in got.method
     with pytest.raises(ConfigError, match="suite.report"):
         CISettings.from_manifest({"suite": {"report": {"bootstrap": "many"}}})
+
+
+def test_loss_reason_names_the_metric_once() -> None:
+    from codecbench.stats import _row_reason
+
+    named = {"status": "ok", "failure_reasons": '{"f0_rmse": "f0_rmse: 0 frames voiced in both signals"}'}
+    bare = {"status": "ok", "failure_reasons": '{"pesq_wb": "0.250 s long"}'}
+    assert _row_reason(named, "f0_rmse") == "f0_rmse: 0 frames voiced in both signals"
+    assert _row_reason(bare, "pesq_wb") == "pesq_wb: 0.250 s long"
+    assert _row_reason({"status": "failed", "error": "boom"}, "pesq_wb") == "failed: boom"
