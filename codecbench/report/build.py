@@ -25,7 +25,7 @@ from codecbench.report.demo import build_demo_rows, fmt, fmt_ci, fmt_kbps, fmt_p
 from codecbench.report.options import ReportOptions
 from codecbench.report.plots import rd_plot
 from codecbench.report.tables import DatasetSummary, metric_meta, resolve_anchor, summarize_datasets
-from codecbench.results import load_manifest, load_reference, load_results, metric_names
+from codecbench.results import load_codebooks, load_manifest, load_reference, load_results, metric_names
 from codecbench.store import ResultStore
 
 HERE = Path(__file__).resolve().parent
@@ -120,6 +120,7 @@ def _render(site: OwnedOutputDir, run_dir: Path, manifest: dict[str, Any], frame
     common = dict(title=title, nav=nav, version=__version__, options=opts)
     pages = 0
 
+    codebooks = load_codebooks(run_dir)
     datasets = []
     for summary in summaries:
         ds = safe_component(summary.name)
@@ -145,7 +146,7 @@ def _render(site: OwnedOutputDir, run_dir: Path, manifest: dict[str, Any], frame
         metrics_page = f"metrics_{ds}.html"
         _write(site, metrics_page, env.get_template("metrics.html").render(
             **common, page_id=metrics_page, summary=summary, plots=plots, alpha=opts.alpha,
-            ci=int(round(opts.ci_level * 100))))
+            ci=int(round(opts.ci_level * 100)), codebooks=[c for c in codebooks if c.dataset == summary.name]))
         pages += 1
         datasets.append({"summary": summary, "metrics_page": metrics_page, "demo_page": demo_pages[0],
                          "n_utterances": n_total, "n_shown": len(utts), "winners": _winners(summary)})

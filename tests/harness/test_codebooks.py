@@ -222,3 +222,23 @@ def test_damaged_counts_in_the_store_are_one_line(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="damaged code counts of row a .*move the database aside"):
         load_codebooks(tmp_path)
+
+
+def test_report_shows_the_codebook_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from codecbench.report import build_report
+
+    monkeypatch.syspath_prepend(str(HERE))
+    out = tmp_path / "run"
+    assert run_suite(suite_from_text(_suite_text(_data(tmp_path), out), "s.yaml"), jobs=1, progress=False).ok
+    page = (build_report(out) / "metrics_d.html").read_text()
+    table = page[page.index('id="codebook-table"'):page.index("</table>", page.index('id="codebook-table"'))]
+    rows = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)).split() for r in table.split("<tr>")[2:]]
+    expected = _expected_json()
+    for row, condition in zip(rows, ["Codes_1", "Codes_2"]):
+        assert row[:2] == [condition, str(N_UTT)]
+        assert float(row[2]) == pytest.approx(expected["measured_kbps"], rel=1e-2)
+        assert float(row[3]) == pytest.approx(expected["entropy_kbps"], rel=1e-2)
+        assert " ".join(row[7:]) == "q0 6/16, q1 2/16"
+    assert len(rows) == 2
