@@ -1,0 +1,87 @@
+"""Reference reuse in ViSQOL equals visqol-python's public API over many real pairs.
+
+The reuse (codecbench.metrics.visqol_reuse) relies on visqol-python internals; these tests are
+the guard for the pinned version range: an upgrade that changes a score fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codecbench.alignment import align_pair
+from codecbench.audio import load_audio
+from codecbench.metrics.visqol import visqol_api
+from codecbench.reference_states import ReferenceStates
+from codecbench.scoring import score_pair
+
+AUDIO_CODECS = ["AP_48_6", "AP_48_12", "APS_48_6", "APS_48_12", "En_48_6", "DAC_48_6", "HC_48_6", "SS_48_6",
+                "AD_48_6"]
+SPEECH_CODECS = ["AP_16_2", "APS_16_4", "En_16_2", "HC_16_4", "SS_16_2"]
+
+
+def _pairs(root: Path, ref_dir: str, codecs: list[str], names: list[str]) -> list[tuple]:
+    pairs = []
+    for name in names:
+        ref, ref_sr = load_audio(root / ref_dir / name)
+        for codec in codecs:
+            deg, deg_sr = load_audio(root / codec / name)
+            pairs.append((f"{codec}/{name}", ref, ref_sr, deg, deg_sr))
+    return pairs
+
+
+def _variants(pairs: list[tuple]) -> list[tuple]:
+    """Same references against outputs cut 300 samples short and delayed 40 samples: other aligned
+    segments of the same source (exercises prepare_related and memo misses)."""
+    out = []
+    for label, ref, ref_sr, deg, deg_sr in pairs[:3]:
+        out.append((f"{label} short", ref, ref_sr, np.ascontiguousarray(deg[:, :-300]), deg_sr))
+        late = np.concatenate([np.zeros((deg.shape[0], 40), deg.dtype), deg], axis=1)
+        out.append((f"{label} late", ref, ref_sr, late, deg_sr))
+    return out
+
+
+def _check(pairs: list[tuple], name: str, mode: str, rate: int, monkeypatch: pytest.MonkeyPatch,
+           spec: object) -> ReferenceStates:
+    import codecbench.scoring as scoring
+
+    states = ReferenceStates()
+    monkeypatch.setattr(scoring, "_REFERENCE_STATES", states)
+    api = visqol_api(mode, False)
+    worst = 0.0
+    for label, ref, ref_sr, deg, deg_sr in pairs:
+        (got,) = score_pair(ref, ref_sr, deg, deg_sr, [spec]).results.values()
+        assert got.ok, (label, got.reason)
+        prepared, _ = align_pair(ref, ref_sr, deg, deg_sr, [rate])
+        r, d = (x.astype(np.float64) for x in prepared[rate])
+        expected = float(api.measure_from_arrays(r, d, rate).moslqo)
+        worst = max(worst, abs(got.value - expected) / abs(expected))
+        assert got.value == pytest.approx(expected, rel=1e-9, abs=0.0), label
+    assert worst <= 1e-9
+    return states
+
+
+@pytest.mark.slow
+def test_visqol_audio_reuse_equals_library(shared_fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = shared_fixtures / "apcodec_demo" / "vctk48"
+    pairs = _pairs(root, "N_48", AUDIO_CODECS, ["1.wav", "2.wav"])
+    pairs += _variants(pairs)
+    diverse = shared_fixtures / "apcodec_demo" / "diverse"
+    for kind in "CFO":
+        for name in sorted(p.name for p in (diverse / f"N_{kind}").glob("*.wav"))[:1]:
+            pairs += _pairs(diverse, f"N_{kind}", [f"AP_{kind}", f"DAC_{kind}", f"AD_{kind}"], [name])
+    states = _check(pairs, "visqol_audio", "audio", 48000, monkeypatch, "visqol_audio")
+    assert states.hits >= 10  # reuse really happened (most points of a reference share its segment)
+    memos = {id(entry[0].memo): entry[0].memo for entry in states._states.values()}
+    assert sum(memo.hits for memo in memos.values()) > len(pairs)
+
+
+@pytest.mark.slow
+def test_visqol_speech_reuse_equals_library(shared_fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = shared_fixtures / "apcodec_demo" / "vctk16"
+    pairs = _pairs(root, "N_16", SPEECH_CODECS, ["1.wav", "2.wav"])
+    pairs += _variants(pairs)
+    states = _check(pairs, "visqol_speech", "speech", 16000, monkeypatch, ("visqol_speech", {"mapper": "polynomial"}))
+    assert states.hits > 0
