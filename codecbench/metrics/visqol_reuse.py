@@ -25,7 +25,7 @@ fails loudly instead of corrupting the next score.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -64,6 +64,21 @@ class ReferenceMemo:
         entry[2] += 1
         return entry[0]
 
+    def remember(self, digest: bytes, samples: np.ndarray) -> None:
+        """Keep a copy of an input signal, so a later input that is a prefix of it can be found."""
+        self.get(("signal", digest), lambda: np.array(samples, dtype=np.float64))
+
+    def prefix_source(self, samples: np.ndarray) -> Optional[np.ndarray]:
+        """A remembered signal, longer than ``samples``, that starts with exactly ``samples``."""
+        n = len(samples)
+        for key, entry in self._entries.items():
+            source = entry[0]
+            if (key[0] == "signal" and len(source) > n and source[0] == samples[0] and source[n - 1] == samples[-1]
+                    and np.array_equal(source[:n], samples)):
+                entry[2] += 1
+                return source
+        return None
+
     def end_call(self) -> None:
         """Forget entries made before this call that nothing reused (the degraded side's)."""
         self._entries = {key: entry for key, entry in self._entries.items()
@@ -81,8 +96,31 @@ class _MemoBuilder:
         self._builder, self._memo = builder, memo
 
     def build(self, signal: Any, window: Any) -> Any:
-        key = ("spectrogram", int(signal.sample_rate), int(window.size), float(window.overlap), array_digest(signal.data))
-        return self._memo.get(key, lambda: self._builder.build(signal, window))
+        """The spectrogram of ``signal``: remembered, or the first columns of a longer signal's.
+
+        Gammatone frames are independent (each frame's filter state starts from zero, frame
+        ``j`` reads samples ``[j * hop, j * hop + window.size)``), so the spectrogram of a
+        prefix is exactly the first ``num_cols`` columns of the longer signal's; a reference
+        trimmed a few samples shorter by another codec's length shares it this way.
+        """
+        from visqol.audio_utils import AudioSignal
+        from visqol.gammatone import Spectrogram
+
+        digest = array_digest(signal.data)
+        key = ("spectrogram", int(signal.sample_rate), int(window.size), float(window.overlap), digest)
+
+        def compute() -> Any:
+            source = self._memo.prefix_source(signal.data) if len(signal.data) > window.size else None
+            if source is None:
+                return self._builder.build(signal, window)
+            longer = self.build(AudioSignal(source, signal.sample_rate), window)
+            hop = int(window.size * window.overlap)  # GammatoneSpectrogramBuilder.build's columns
+            num_cols = 1 + int(np.floor((len(signal.data) - window.size) / hop))
+            return Spectrogram(longer.data[:, :num_cols], center_freq_bands=longer.center_freq_bands)
+
+        result = self._memo.get(key, compute)
+        self._memo.remember(digest, signal.data)
+        return result
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._builder, name)
@@ -97,7 +135,9 @@ def memoised(api: Any, memo: ReferenceMemo) -> Iterator[None]:
     builder, envelope = manager.spect_builder, alignment.upper_envelope
 
     def upper_envelope(sig: np.ndarray) -> np.ndarray:
-        return memo.get(("envelope", array_digest(sig)), lambda: envelope(sig))
+        digest = array_digest(sig)
+        memo.remember(digest, sig)  # a patch slice whose finely aligned part may be a prefix of it
+        return memo.get(("envelope", digest), lambda: envelope(sig))
 
     manager.spect_builder = _MemoBuilder(builder, memo)
     alignment.upper_envelope = upper_envelope

@@ -85,3 +85,32 @@ def test_visqol_speech_reuse_equals_library(shared_fixtures: Path, monkeypatch: 
     pairs += _variants(pairs)
     states = _check(pairs, "visqol_speech", "speech", 16000, monkeypatch, ("visqol_speech", {"mapper": "polynomial"}))
     assert states.hits > 0
+
+
+def test_gammatone_prefix_is_first_columns(shared_fixtures: Path) -> None:
+    """The assumption behind sharing a trimmed reference's spectrogram, checked on the library."""
+    from visqol.analysis_window import AnalysisWindow
+    from visqol.audio_utils import AudioSignal
+
+    from codecbench.metrics.visqol_reuse import ReferenceMemo, _MemoBuilder
+
+    ref, rate = load_audio(shared_fixtures / "apcodec_demo" / "vctk48" / "N_48" / "1.wav")
+    samples = ref[0].astype(np.float64)
+    builder = visqol_api("audio", False)._manager.spect_builder
+    window = AnalysisWindow(rate, 0.25)
+    memo = ReferenceMemo()
+    built: list[int] = []
+
+    class Counting:
+        def build(self, signal: AudioSignal, window: AnalysisWindow) -> object:
+            built.append(len(signal.data))
+            return builder.build(signal, window)
+
+    memoised_builder = _MemoBuilder(Counting(), memo)
+    memoised_builder.build(AudioSignal(samples, rate), window)
+    for cut in (1, 255, 256, 257, 5000):
+        prefix = AudioSignal(samples[:-cut].copy(), rate)
+        expected = builder.build(prefix, window)
+        got = memoised_builder.build(prefix, window)
+        assert got.data.shape == expected.data.shape and np.array_equal(got.data, expected.data), cut
+    assert built == [len(samples)]  # every prefix came from the full signal's columns
