@@ -5,9 +5,12 @@ of the whole reference, then, for every matched patch, the envelope of the refer
 the spectrogram of the finely aligned reference slice. All of these depend on reference samples
 only, so against ten codec points of one utterance the same results are computed ten times.
 
-:class:`ReferenceMemo` remembers them, keyed by the exact bytes they were computed from (a
-BLAKE2 digest of the samples, their dtype, length and rate): a result is reused only for
-bit-identical input, so a score equals the library's own ``measure_from_arrays`` call. What the
+:class:`ReferenceMemo` remembers them with a copy of the exact samples they were computed from
+(found by a cheap fingerprint, then compared sample by sample, plus the rate and window): a
+result is reused only for bit-identical input, so a score equals the library's own
+``measure_from_arrays`` call. A reference that another codec's output trimmed a few samples
+shorter shares the longer one's spectrogram columns (frames are independent, see
+:meth:`_MemoBuilder.build`). What the
 degraded signal makes different (its spectrograms, a reference slice truncated by another fine
 lag) simply misses and is computed as usual. Entries that no later call reused are dropped
 after the next call, so the degraded signals' results do not pile up.
@@ -29,7 +32,6 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from codecbench.audio import array_digest
 
 #: visqol-python versions whose internals (``VisqolApi._manager.spect_builder``,
 #: ``visqol.alignment.upper_envelope``) this module was checked against; same range as pyproject.
@@ -43,50 +45,74 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def _fingerprint(samples: np.ndarray) -> tuple:
+    """Cheap bucket key; equality is then decided by comparing every sample."""
+    n = len(samples)
+    return samples.dtype.str, n, float(samples[0]), float(samples[n // 2]), float(samples[-1])
+
+
 class ReferenceMemo:
-    """Results of reference-only steps of one reference, reused for bit-identical inputs."""
+    """Results of reference-only steps of one reference, reused for bit-identical inputs.
+
+    Each distinct input signal is kept once (a read-only copy) with the results computed from it
+    (``{(kind, config): value}``); a lookup finds its signal by a cheap fingerprint and then
+    compares every sample, so a result is reused only for exactly the same samples.
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple, list[Any]] = {}  # key -> [value, call it was made in, reuses]
+        self._signals: dict[tuple, list[list[Any]]] = {}  # fingerprint -> [[copy, call made, reuses, results]]
         self._call = 0
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """The remembered value for ``key``, or ``compute()`` (remembered, read-only)."""
-        entry = self._entries.get(key)
-        if entry is None:
-            self.misses += 1
-            value = _freeze(compute())
-            self._entries[key] = [value, self._call, 0]
-            return value
-        self.hits += 1
-        entry[2] += 1
-        return entry[0]
+    def _entry(self, samples: np.ndarray) -> list[Any]:
+        bucket = self._signals.setdefault(_fingerprint(samples), [])
+        for entry in bucket:
+            if np.array_equal(entry[0], samples):
+                entry[2] += 1
+                return entry
+        entry = [_freeze(np.array(samples)), self._call, 0, {}]
+        bucket.append(entry)
+        return entry
 
-    def remember(self, digest: bytes, samples: np.ndarray) -> None:
-        """Keep a copy of an input signal, so a later input that is a prefix of it can be found."""
-        self.get(("signal", digest), lambda: np.array(samples, dtype=np.float64))
+    def get(self, kind: tuple, samples: np.ndarray, compute: Callable[[], Any]) -> Any:
+        """The remembered ``kind`` result for exactly ``samples``, or ``compute()`` (kept read-only)."""
+        results = self._entry(samples)[3]
+        if kind in results:
+            self.hits += 1
+            return results[kind]
+        self.misses += 1
+        results[kind] = value = _freeze(compute())
+        return value
+
+    def remember(self, samples: np.ndarray) -> None:
+        """Keep ``samples``, so a later input that is a prefix of them can be found."""
+        self._entry(samples)
 
     def prefix_source(self, samples: np.ndarray) -> Optional[np.ndarray]:
         """A remembered signal, longer than ``samples``, that starts with exactly ``samples``."""
         n = len(samples)
-        for key, entry in self._entries.items():
-            source = entry[0]
-            if (key[0] == "signal" and len(source) > n and source[0] == samples[0] and source[n - 1] == samples[-1]
-                    and np.array_equal(source[:n], samples)):
-                entry[2] += 1
-                return source
+        for bucket in self._signals.values():
+            for entry in bucket:
+                source = entry[0]
+                if (len(source) > n and source.dtype == samples.dtype and source[0] == samples[0]
+                        and source[n - 1] == samples[-1] and np.array_equal(source[:n], samples)):
+                    entry[2] += 1
+                    return source
         return None
 
     def end_call(self) -> None:
-        """Forget entries made before this call that nothing reused (the degraded side's)."""
-        self._entries = {key: entry for key, entry in self._entries.items()
-                         if entry[2] > 0 or entry[1] == self._call}
+        """Forget signals (and their results) made before this call that nothing reused."""
+        for key in list(self._signals):
+            kept = [entry for entry in self._signals[key] if entry[2] > 0 or entry[1] == self._call]
+            if kept:
+                self._signals[key] = kept
+            else:
+                del self._signals[key]
         self._call += 1
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(entry[3]) for bucket in self._signals.values() for entry in bucket)
 
 
 class _MemoBuilder:
@@ -106,8 +132,7 @@ class _MemoBuilder:
         from visqol.audio_utils import AudioSignal
         from visqol.gammatone import Spectrogram
 
-        digest = array_digest(signal.data)
-        key = ("spectrogram", int(signal.sample_rate), int(window.size), float(window.overlap), digest)
+        kind = ("spectrogram", int(signal.sample_rate), int(window.size), float(window.overlap))
 
         def compute() -> Any:
             source = self._memo.prefix_source(signal.data) if len(signal.data) > window.size else None
@@ -118,9 +143,7 @@ class _MemoBuilder:
             num_cols = 1 + int(np.floor((len(signal.data) - window.size) / hop))
             return Spectrogram(longer.data[:, :num_cols], center_freq_bands=longer.center_freq_bands)
 
-        result = self._memo.get(key, compute)
-        self._memo.remember(digest, signal.data)
-        return result
+        return self._memo.get(kind, signal.data, compute)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._builder, name)
@@ -135,9 +158,8 @@ def memoised(api: Any, memo: ReferenceMemo) -> Iterator[None]:
     builder, envelope = manager.spect_builder, alignment.upper_envelope
 
     def upper_envelope(sig: np.ndarray) -> np.ndarray:
-        digest = array_digest(sig)
-        memo.remember(digest, sig)  # a patch slice whose finely aligned part may be a prefix of it
-        return memo.get(("envelope", digest), lambda: envelope(sig))
+        # kept as a signal too: a patch slice whose finely aligned part may be a prefix of it
+        return memo.get(("envelope",), sig, lambda: envelope(sig))
 
     manager.spect_builder = _MemoBuilder(builder, memo)
     alignment.upper_envelope = upper_envelope
