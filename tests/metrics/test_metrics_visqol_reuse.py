@@ -114,3 +114,20 @@ def test_gammatone_prefix_is_first_columns(shared_fixtures: Path) -> None:
         got = memoised_builder.build(prefix, window)
         assert got.data.shape == expected.data.shape and np.array_equal(got.data, expected.data), cut
     assert built == [len(samples)]  # every prefix came from the full signal's columns
+
+
+def test_memo_reuses_only_identical_samples() -> None:
+    from codecbench.metrics.visqol_reuse import ReferenceMemo
+
+    memo = ReferenceMemo()
+    a = np.linspace(-1.0, 1.0, 101)
+    b = a.copy()
+    b[10] += 1e-12  # same length, first, middle and last sample: same fingerprint, other samples
+    assert memo.get(("k",), a, lambda: "a") == "a"
+    assert memo.get(("k",), a.copy(), lambda: "again") == "a"
+    assert memo.get(("k",), b, lambda: "b") == "b"
+    assert memo.get(("other",), a, lambda: "other") == "other"
+    memo.end_call()
+    memo.get(("k",), a, lambda: "a2")  # a reused, b not: b goes at the end of this call
+    memo.end_call()
+    assert memo.get(("k",), b, lambda: "b2") == "b2" and memo.get(("k",), a, lambda: "a3") == "a"
