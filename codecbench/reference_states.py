@@ -78,14 +78,17 @@ class ReferenceStates:
         self.hits = 0
         self.misses = 0
 
-    def state(self, metric: Metric, metric_key: tuple, rate: int, source: bytes, reference: np.ndarray) -> Any:
+    def state(self, metric: Metric, metric_key: tuple, rate: int, source: bytes, reference: np.ndarray,
+              segment: Optional[bytes] = None) -> Any:
         """The state of ``metric`` for the aligned ``reference`` ``[T]`` at ``rate`` from ``source``.
+
+        ``segment`` is ``array_digest(reference)`` when the caller has it already.
 
         Raises whatever ``prepare_reference`` raises (e.g. ``MetricUnavailable``); failures are
         not kept, so the next pair reports the same reason.
         """
         family = (metric_key, rate, source)
-        key = (*family, array_digest(reference))
+        key = (*family, array_digest(reference) if segment is None else segment)
         entry = self._states.get(key)
         if entry is not None:
             self.hits += 1

@@ -170,11 +170,12 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
               if states is not None and states.budget > 0 else None)
     seconds = {"alignment": time.perf_counter() - start}
     results: dict[str, MetricResult] = {}
+    segments: dict[int, bytes] = {}  # digest of the aligned reference per rate, shared by its metrics
     for metric, label in zip(resolved, labels, strict=False):
         rate = int(metric.info.sample_rate or ref_sr)
         ref, deg = prepared[rate]
         start = time.perf_counter()
-        results[label] = _score_one(metric, ref, deg, rate, source)
+        results[label] = _score_one(metric, ref, deg, rate, source, segments)
         seconds[label] = time.perf_counter() - start
     return PairScores(results, info, seconds)
 
@@ -199,12 +200,15 @@ def _metric_key(metric: Metric) -> tuple:
 
 
 def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int,
-               source: Optional[bytes] = None) -> MetricResult:
+               source: Optional[bytes] = None, segments: Optional[dict[int, bytes]] = None) -> MetricResult:
     try:
         if len(reference) < metric.info.min_seconds * rate:
             raise MetricUnavailable(too_short(len(reference), rate, metric.info.min_seconds))
         if metric.shares_reference and source is not None:
-            state = reference_states().state(metric, _metric_key(metric), rate, source, reference)
+            segments = {} if segments is None else segments
+            if rate not in segments:
+                segments[rate] = array_digest(reference)
+            state = reference_states().state(metric, _metric_key(metric), rate, source, reference, segments[rate])
             value = float(metric.compute_prepared(state, degraded, rate))
         else:
             value = float(metric.compute(reference, degraded, rate))
