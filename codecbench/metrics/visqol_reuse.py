@@ -89,17 +89,28 @@ class ReferenceMemo:
         """Keep ``samples``, so a later input that is a prefix of them can be found."""
         self._entry(samples)
 
-    def prefix_source(self, samples: np.ndarray) -> Optional[np.ndarray]:
-        """A remembered signal, longer than ``samples``, that starts with exactly ``samples``."""
-        n = len(samples)
+    def enclosing(self, samples: np.ndarray, step: int, kind: tuple) -> Optional[tuple[np.ndarray, int]]:
+        """``(signal, offset)``: a remembered longer signal with ``signal[offset:offset + len(samples)]``
+        equal to ``samples`` sample for sample, ``offset`` a multiple of ``step``; one that already
+        has a ``kind`` result is preferred."""
+        n, fallback = len(samples), None
         for bucket in self._signals.values():
             for entry in bucket:
                 source = entry[0]
-                if (len(source) > n and source.dtype == samples.dtype and source[0] == samples[0]
-                        and source[n - 1] == samples[-1] and np.array_equal(source[:n], samples)):
-                    entry[2] += 1
-                    return source
-        return None
+                if len(source) <= n or source.dtype != samples.dtype:
+                    continue
+                starts = np.arange(0, len(source) - n + 1, step)
+                for offset in starts[(source[starts] == samples[0]) & (source[starts + n - 1] == samples[-1])]:
+                    if np.array_equal(source[offset:offset + n], samples):
+                        if kind in entry[3]:
+                            entry[2] += 1
+                            return source, int(offset)
+                        fallback = fallback or (entry, int(offset))
+                        break
+        if fallback is None:
+            return None
+        fallback[0][2] += 1
+        return fallback[0][0], fallback[1]
 
     def end_call(self) -> None:
         """Forget signals (and their results) made before this call that nothing reused."""
@@ -122,26 +133,30 @@ class _MemoBuilder:
         self._builder, self._memo = builder, memo
 
     def build(self, signal: Any, window: Any) -> Any:
-        """The spectrogram of ``signal``: remembered, or the first columns of a longer signal's.
+        """The spectrogram of ``signal``: remembered, or columns of a longer signal's.
 
-        Gammatone frames are independent (each frame's filter state starts from zero, frame
+        Gammatone frames are independent (each frame's filter state starts from zero; frame
         ``j`` reads samples ``[j * hop, j * hop + window.size)``), so the spectrogram of a
-        prefix is exactly the first ``num_cols`` columns of the longer signal's; a reference
-        trimmed a few samples shorter by another codec's length shares it this way.
+        stretch of a longer signal that starts ``k * hop`` samples in is exactly that signal's
+        columns ``k .. k + num_cols``. This is how a reference trimmed a few samples shorter by
+        another codec's length, and the patch slices of fine realignment (which start on the
+        frame grid), share spectrograms already built.
         """
         from visqol.audio_utils import AudioSignal
         from visqol.gammatone import Spectrogram
 
         kind = ("spectrogram", int(signal.sample_rate), int(window.size), float(window.overlap))
+        hop = int(window.size * window.overlap)  # GammatoneSpectrogramBuilder.build's frame grid
 
         def compute() -> Any:
-            source = self._memo.prefix_source(signal.data) if len(signal.data) > window.size else None
-            if source is None:
+            found = self._memo.enclosing(signal.data, hop, kind) if len(signal.data) > window.size else None
+            if found is None:
                 return self._builder.build(signal, window)
+            source, offset = found
             longer = self.build(AudioSignal(source, signal.sample_rate), window)
-            hop = int(window.size * window.overlap)  # GammatoneSpectrogramBuilder.build's columns
+            first = offset // hop
             num_cols = 1 + int(np.floor((len(signal.data) - window.size) / hop))
-            return Spectrogram(longer.data[:, :num_cols], center_freq_bands=longer.center_freq_bands)
+            return Spectrogram(longer.data[:, first:first + num_cols], center_freq_bands=longer.center_freq_bands)
 
         return self._memo.get(kind, signal.data, compute)
 

@@ -87,7 +87,7 @@ def test_visqol_speech_reuse_equals_library(shared_fixtures: Path, monkeypatch: 
     assert states.hits > 0
 
 
-def test_gammatone_prefix_is_first_columns(shared_fixtures: Path) -> None:
+def test_gammatone_stretch_on_frame_grid_is_columns(shared_fixtures: Path) -> None:
     """The assumption behind sharing a trimmed reference's spectrogram, checked on the library."""
     from visqol.analysis_window import AnalysisWindow
     from visqol.audio_utils import AudioSignal
@@ -108,12 +108,16 @@ def test_gammatone_prefix_is_first_columns(shared_fixtures: Path) -> None:
 
     memoised_builder = _MemoBuilder(Counting(), memo)
     memoised_builder.build(AudioSignal(samples, rate), window)
-    for cut in (1, 255, 256, 257, 5000):
-        prefix = AudioSignal(samples[:-cut].copy(), rate)
-        expected = builder.build(prefix, window)
-        got = memoised_builder.build(prefix, window)
-        assert got.data.shape == expected.data.shape and np.array_equal(got.data, expected.data), cut
-    assert built == [len(samples)]  # every prefix came from the full signal's columns
+    hop = int(window.size * window.overlap)
+    on_grid = [(0, 1), (0, 255), (0, 256), (0, 5000), (hop, 0), (7 * hop, 3 * hop + 5), (40 * hop, 60_000)]
+    off_grid = [(1, 0), (hop + 3, 1000)]
+    for start, cut in on_grid + off_grid:
+        part = AudioSignal(samples[start:len(samples) - cut].copy(), rate)
+        expected = builder.build(part, window)
+        got = memoised_builder.build(part, window)
+        assert got.data.shape == expected.data.shape and np.array_equal(got.data, expected.data), (start, cut)
+    # every stretch on the frame grid came from the full signal's columns; the others were built
+    assert built == [len(samples)] + [len(samples) - start - cut for start, cut in off_grid]
 
 
 def test_memo_reuses_only_identical_samples() -> None:
