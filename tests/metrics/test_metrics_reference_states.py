@@ -87,7 +87,9 @@ def _mel(ref: np.ndarray, deg: np.ndarray, rate: int) -> float:
     return float(np.mean(np.abs(np.log(np.maximum(mel_ref, 1e-5)) - np.log(np.maximum(mel_deg, 1e-5)))))
 
 
-def test_spectral_distances_bit_identical_with_reuse(shared_fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spectral_and_stoi_bit_identical_with_reuse(shared_fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pystoi import stoi
+
     import codecbench.scoring as scoring
     from codecbench.alignment import align_pair
 
@@ -98,9 +100,15 @@ def test_spectral_distances_bit_identical_with_reuse(shared_fixtures: Path, monk
         ref, rate = load_audio(root / "N_48" / name)
         for codec in CODECS:
             deg, deg_rate = load_audio(root / codec / name)
-            got = score_pair(ref, rate, deg, deg_rate, ["lsd", "mel_distance"]).values()
-            (aligned, _), = [align_pair(ref, rate, deg, deg_rate, [None])]
+            got = score_pair(ref, rate, deg, deg_rate, ["lsd", "mel_distance", "stoi", "estoi"]).values()
+            (aligned, _), = [align_pair(ref, rate, deg, deg_rate, [None, 10000])]
             r, d = aligned[rate]
             assert got["lsd"] == _lsd(r, d), (codec, name)
             assert got["mel_distance"] == _mel(r, d, rate), (codec, name)
-    assert states.hits >= 8  # most codec points of one reference share its aligned segment
+            r10, d10 = (x.astype(np.float64) for x in aligned[10000])
+            # pystoi is not bit-reproducible itself: two calls on the same arrays can differ in the
+            # last bit (numpy's SIMD reductions depend on where temporaries land), so 1e-12 relative
+            assert got["stoi"] == pytest.approx(stoi(r10, d10, 10000), rel=1e-12, abs=0.0), (codec, name)
+            assert got["estoi"] == pytest.approx(stoi(r10, d10, 10000, extended=True), rel=1e-12, abs=0.0), \
+                (codec, name)
+    assert states.hits >= 4 * 8  # most codec points of one reference share its aligned segment
