@@ -194,7 +194,9 @@ class _MetricPool:
         self.jobs, self.specs = jobs, specs
         self._pools: list[Optional[cf.ProcessPoolExecutor]] = [None] * jobs
         self._routes: dict[str, int] = {}
-        self._origin: dict[cf.Future, tuple[int, cf.ProcessPoolExecutor]] = {}
+        self._origin: dict[cf.Future, tuple[int, cf.ProcessPoolExecutor, int]] = {}  # index, executor, order
+        self._running_when_broken: dict[cf.ProcessPoolExecutor, int] = {}
+        self._submitted = 0
 
     def _new(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
@@ -219,7 +221,8 @@ class _MetricPool:
                 self._pools[index] = None
                 pool.shutdown(wait=False, cancel_futures=True)
                 continue
-            self._origin[future] = (index, pool)
+            self._submitted += 1
+            self._origin[future] = (index, pool, self._submitted)
             future.add_done_callback(self._forget)
             return future
         raise AssertionError("unreachable")
@@ -228,12 +231,23 @@ class _MetricPool:
         if done.cancelled() or not isinstance(done.exception(), BrokenProcessPool):
             self._origin.pop(done, None)
 
-    def rebuild(self, future: cf.Future) -> None:
-        """Replace the executor that ``future`` (failed with BrokenProcessPool) ran on, once."""
-        index, pool = self._origin.pop(future, (None, None))
-        if index is not None and self._pools[index] is pool and pool is not None:
+    def rebuild(self, future: cf.Future) -> bool:
+        """Replace the executor that ``future`` (failed with BrokenProcessPool) ran on, once.
+
+        Returns whether ``future`` is the job that was running when its worker died. The other
+        jobs queued on that worker died with it through no fault of theirs; the runner retries
+        them without counting the attempt, so a row that kills its worker fails alone.
+        """
+        index, pool, order = self._origin.pop(future, (None, None, 0))
+        if pool is None:
+            return True
+        if pool not in self._running_when_broken:  # a worker runs its jobs in order: the oldest was running
+            self._running_when_broken[pool] = min([order] + [o for _, p, o in self._origin.values() if p is pool])
+        guilty = self._running_when_broken[pool] == order
+        if index is not None and self._pools[index] is pool:
             pool.shutdown(wait=False, cancel_futures=True)
             self._pools[index] = None
+        return guilty
 
     def shutdown(self) -> None:
         for index, pool in enumerate(self._pools):
@@ -407,9 +421,9 @@ class Runner:
             try:
                 result.scores, columns = future.result()
             except BrokenProcessPool:
-                if attempts < 1 and pool is not None:  # the worker died (killed, OOM): once more, fresh worker
-                    pool.rebuild(future)
-                    pending[pool.submit(_route(item), item.specs, *job)] = (result, item, job, attempts + 1)
+                guilty = pool.rebuild(future) if pool is not None else True
+                if pool is not None and (attempts < 1 or not guilty):  # the worker died (killed, OOM): again
+                    pending[pool.submit(_route(item), item.specs, *job)] = (result, item, job, attempts + int(guilty))
                     return
                 result.status, result.error = "failed", "metric stage: a metric worker died twice on this row " \
                                                         "(killed or out of memory); rerun to retry"
