@@ -65,11 +65,17 @@ class ReferenceMemo:
         self.hits = 0
         self.misses = 0
 
+    def _reused(self, entry: list[Any]) -> None:
+        # Only reuse by a later call keeps a signal: within one call the degraded signal is found
+        # again for its own patches, and must still be forgotten afterwards.
+        if entry[1] != self._call:
+            entry[2] += 1
+
     def _entry(self, samples: np.ndarray) -> list[Any]:
         bucket = self._signals.setdefault(_fingerprint(samples), [])
         for entry in bucket:
             if np.array_equal(entry[0], samples):
-                entry[2] += 1
+                self._reused(entry)
                 return entry
         entry = [_freeze(np.array(samples)), self._call, 0, {}]
         bucket.append(entry)
@@ -103,17 +109,17 @@ class ReferenceMemo:
                 for offset in starts[(source[starts] == samples[0]) & (source[starts + n - 1] == samples[-1])]:
                     if np.array_equal(source[offset:offset + n], samples):
                         if kind in entry[3]:
-                            entry[2] += 1
+                            self._reused(entry)
                             return source, int(offset)
                         fallback = fallback or (entry, int(offset))
                         break
         if fallback is None:
             return None
-        fallback[0][2] += 1
+        self._reused(fallback[0])
         return fallback[0][0], fallback[1]
 
     def end_call(self) -> None:
-        """Forget signals (and their results) made before this call that nothing reused."""
+        """Forget signals (and their results) made before this call that no later call reused."""
         for key in list(self._signals):
             kept = [entry for entry in self._signals[key] if entry[2] > 0 or entry[1] == self._call]
             if kept:

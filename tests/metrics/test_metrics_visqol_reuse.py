@@ -135,3 +135,16 @@ def test_memo_reuses_only_identical_samples() -> None:
     memo.get(("k",), a, lambda: "a2")  # a reused, b not: b goes at the end of this call
     memo.end_call()
     assert memo.get(("k",), b, lambda: "b2") == "b2" and memo.get(("k",), a, lambda: "a3") == "a"
+
+
+def test_memo_forgets_what_only_its_own_call_reused() -> None:
+    """The degraded signal is found again for its own patches; that must not keep it."""
+    from codecbench.metrics.visqol_reuse import ReferenceMemo
+
+    memo = ReferenceMemo()
+    deg = np.linspace(0.0, 1.0, 64)
+    memo.get(("k",), deg, lambda: "first")
+    assert memo.get(("k",), deg.copy(), lambda: "again") == "first"  # same call
+    memo.end_call()
+    memo.end_call()
+    assert memo.get(("k",), deg, lambda: "recomputed") == "recomputed"
