@@ -8,6 +8,10 @@ and models whose weight norm was folded (:meth:`APCodec.remove_weight_norm`) loa
 
 Ours: one file ``{"format": "apcodec", "version": 1, "config": {...}, "encoder": sd, "decoder": sd}``
 with official-style keys, so either half can be handed to official code.
+
+Trainer state files (``checkpoints/state_XXXXXXXX.pt``, written by :mod:`codecbench.training`)
+load too: only the ``generator`` weights and the stored model config are read (the file is
+memory-mapped, so the optimizer and discriminator tensors are never loaded).
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ from typing import Any, Optional, Union
 import torch
 from torch import nn
 
-from apcodec.config import ModelConfig
+from apcodec.config import ConfigError, ModelConfig
 from apcodec.model import APCodec
+from codecbench.errors import CodecbenchError
+from codecbench.training.state import STATE_VERSION
 
 FORMAT = "apcodec"
 VERSION = 1
 _G, _V = ".parametrizations.weight.original0", ".parametrizations.weight.original1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(CodecbenchError, RuntimeError):
     """A checkpoint file is missing, of the wrong kind, or does not fit the model (one line)."""
 
 
@@ -167,10 +173,94 @@ def save_checkpoint(model: APCodec, path: Union[str, Path], extra: Optional[dict
     return path
 
 
+def is_training_state(data: Any) -> bool:
+    """Whether a loaded file is a trainer state (``state_XXXXXXXX.pt`` / ``best.pt``)."""
+    return isinstance(data, dict) and data.get("version") == STATE_VERSION and "modules" in data
+
+
+def _export_hint(path: Path) -> str:
+    """Which exported file to give instead of the state ``path`` (the run's ``export/`` folder)."""
+    run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    exports = sorted((run / "export").glob("apcodec_*.pt"))
+    if exports:
+        return f"give the exported {exports[-1]} instead"
+    return f"give the exported {run / 'export' / 'apcodec_XXXXXXXX.pt'} instead (train.export_interval or the end of training writes it)"
+
+
+def _read_any(path: Union[str, Path]) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file {path} not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure is the same user error
+        raise CheckpointError(f"cannot read {path} as a torch checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} holds a {type(data).__name__}, not an apcodec checkpoint; is it the right file?")
+    return data
+
+
+def stored_config(path: Union[str, Path]) -> Optional[ModelConfig]:
+    """The ModelConfig stored in our export or in a trainer state (None when the file stores none)."""
+    path = Path(path)
+    data = _read_any(path)
+    if is_training_state(data):
+        return _state_config(path, data)
+    if data.get("format") == FORMAT and isinstance(data.get("config"), dict):
+        return ModelConfig.from_dict(dict(data["config"]), source=str(path))
+    return None
+
+
+def _state_config(path: Path, data: dict[str, Any]) -> Optional[ModelConfig]:
+    model = (data.get("config") or {}).get("model") if isinstance(data.get("config"), dict) else None
+    if model is None:
+        return None
+    try:
+        return ModelConfig.from_dict(dict(model), source=f"{path} [config.model]")
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: training state of another model ({exc}); {_export_hint(path)}") from None
+
+
+def _load_state_generator(path: Path, data: dict[str, Any], cfg: Optional[ModelConfig]) -> APCodec:
+    modules = data["modules"]
+    if not isinstance(modules, dict) or "generator" not in modules:
+        names = sorted(modules) if isinstance(modules, dict) else type(modules).__name__
+        raise CheckpointError(f"{path}: training state without an APCodec generator (modules {names}); "
+                              f"{_export_hint(path)}")
+    stored = _state_config(path, data)
+    if stored is None and cfg is None:
+        raise CheckpointError(f"{path}: training state stores no model config; set the config option or "
+                              f"{_export_hint(path)}")
+    if cfg is not None and stored is not None and cfg != stored:
+        diff = [k for k, v in cfg.to_dict().items() if stored.to_dict().get(k) != v]
+        raise CheckpointError(f"{path} was trained with a different model config (fields {diff}); drop the config option")
+    model = APCodec.from_config(stored or cfg)  # type: ignore[arg-type]
+    state = modules["generator"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected or any(own[k].shape != state[k].shape for k in own if k in state):
+        raise CheckpointError(f"{path}: the generator weights do not fit the stored model config "
+                              f"({len(missing)} missing, {len(unexpected)} unexpected keys); {_export_hint(path)}")
+    model.load_state_dict(state)
+    return model
+
+
 def load_checkpoint(path: Union[str, Path], cfg: Optional[ModelConfig] = None,
                     map_location: Union[str, torch.device] = "cpu") -> APCodec:
-    """Load our single-file format; ``cfg`` (if given) must equal the stored config."""
-    data = _read(path, "encoder", map_location)
+    """Load our single-file export or the generator of a trainer state file.
+
+    Args:
+        path: ``apcodec_XXXXXXXX.pt`` (export) or ``checkpoints/state_XXXXXXXX.pt`` / ``best.pt``.
+        cfg: if given, must equal the config stored in the file.
+        map_location: where the tensors go.
+    """
+    path = Path(path)
+    data = _read_any(path)
+    if is_training_state(data):
+        return _load_state_generator(path, data, cfg).to(map_location)
+    if "encoder" not in data:
+        raise CheckpointError(f"{path} has no 'encoder' entry (found {list(data)[:5]}); is it the right file?")
     if data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an apcodec checkpoint (format {data.get('format')!r}); "
                               "official encoder_/decoder_ files load with load_official_checkpoint")
@@ -183,4 +273,4 @@ def load_checkpoint(path: Union[str, Path], cfg: Optional[ModelConfig] = None,
     model = APCodec.from_config(stored)
     load_module_state(model.encoder, data["encoder"], f"{path} [encoder]")
     load_module_state(model.decoder, data["decoder"], f"{path} [decoder]")
-    return model
+    return model.to(map_location)

@@ -5,30 +5,31 @@ blocks, 4 x 1024 codebooks); here every size is a field of :class:`ModelConfig` 
 paper model, the 16/24 kHz variants, the tiny test model and APCodec-S are all the same code.
 
 Experiment files are YAML with three sections: ``model:`` (bound here to :class:`ModelConfig`),
-``loss:`` and ``train:`` (kept as plain dicts for the trainer to bind). A file may name another
-with ``base: other.yaml`` (relative to itself, or a bundled config name); sections are merged
-key by key, the including file winning.
+``loss:`` and ``train:`` (kept as plain dicts for the trainer to bind, with the file's line map
+in :attr:`ExperimentConfig.locate`). A file may name another with ``base: other.yaml``
+(relative to itself, or a bundled config name); sections are merged key by key, the including
+file winning. Reading, includes and binding are :mod:`codecbench.configfile`'s, as for suites.
+
+The official repository's ``config.json`` loads as it is (:mod:`apcodec.official`): its model
+keys map to :class:`ModelConfig`, its training keys to ``train:``, and the keys nothing here uses
+are listed in one logged note.
 """
 
 from __future__ import annotations
 
 
 import dataclasses
-import difflib
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import yaml
-from codecbench.errors import ConfigError as CodecbenchConfigError
-from codecbench.registry import reject_unknown_keys
+from codecbench.configfile import Locator, bind, check_keys, read_config
+from codecbench.errors import ConfigError
 
+LOG = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-
-class ConfigError(CodecbenchConfigError):
-    """A configuration file or value is invalid (one line naming file/key and the fix)."""
 
 
 @dataclass(frozen=True)
@@ -165,49 +166,22 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "ModelConfig":
+    def from_dict(cls, data: Any, source: Union[str, Locator] = "<dict>") -> "ModelConfig":
         """Build from a ``model:`` mapping; unknown keys are an error with a did-you-mean hint."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: 'model' must be a mapping, got {type(data).__name__}")
-        reject_unknown_keys(data, [f.name for f in dataclasses.fields(cls)], "model", source=source,
-                            error=ConfigError)
-        try:
-            return cls(**data)
-        except ConfigError as err:
-            raise ConfigError(f"{source}: {err}") from None
-        except TypeError as err:
-            raise ConfigError(f"{source}: {err}") from None
+        return bind(cls, data, "model", source)
 
     @classmethod
     def from_official(cls, h: dict[str, Any], **overrides: Any) -> "ModelConfig":
-        """Build from an official ``config.json`` mapping (hard-coded widths from optional keys).
+        """Build from an official ``config.json`` mapping (see :mod:`apcodec.official`).
 
         Keys the official code hard-codes may be given as ``convnext_dim``,
         ``convnext_intermediate_dim``, ``convnext_layers``, ``n_codebooks``, ``codebook_size``
         (as in the golden-vector fixture); missing ones take the paper values.
         """
-        widths = {h.get(k) for k in ("AMP_Encoder_channel", "PHA_Encoder_channel",
-                                     "AMP_Decoder_channel", "PHA_Decoder_channel") if k in h}
-        if len(widths) > 1:
-            raise ConfigError(f"official config: branch channels differ ({sorted(widths, key=str)}); only equal widths are supported")
-        d = cls()
-        values = dict(
-            sample_rate=h.get("sampling_rate", d.sample_rate), n_fft=h.get("n_fft", d.n_fft),
-            hop_size=h.get("hop_size", d.hop_size), win_size=h.get("win_size", d.win_size),
-            channels=h.get("convnext_dim", d.channels), intermediate=h.get("convnext_intermediate_dim", d.intermediate),
-            num_layers=h.get("convnext_layers", d.num_layers),
-            branch_channels=widths.pop() if widths else d.branch_channels,
-            downsample_kernel=h.get("AMP_Encoder_output_downconv_kernel_size", d.downsample_kernel),
-            latent_output_kernel=h.get("latent_output_conv_kernel_size", d.latent_output_kernel),
-            latent_input_kernel=h.get("latent_input_conv_kernel_size", d.latent_input_kernel),
-            upsample_kernel=h.get("AMP_Decoder_input_upconv_kernel_size", d.upsample_kernel),
-            output_kernel=h.get("AMP_Decoder_output_conv_kernel_size", d.output_kernel),
-            ratio=h.get("ratio", d.ratio), latent_dim=h.get("latent_dim", d.latent_dim),
-            n_codebooks=h.get("n_codebooks", d.n_codebooks), codebook_size=h.get("codebook_size", d.codebook_size),
-            codebook_dim=h.get("latent_dim", d.codebook_dim),
-        )
-        values.update(overrides)
-        return cls(**values)
+        from apcodec.official import official_sections
+
+        model = official_sections(h, Locator("official config", {}, ConfigError)).model
+        return cls.from_dict({**model, **overrides}, "official config")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping (the inverse of :meth:`from_dict`)."""
@@ -216,13 +190,28 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A parsed experiment file: the bound model config plus the trainer's raw sections."""
+    """A parsed experiment file: the bound model config plus the trainer's raw sections.
+
+    Attributes:
+        model: the validated model sizes.
+        loss, train: the raw ``loss:`` / ``train:`` mappings (bound by the trainer, located by ``locate``).
+        raw: the whole merged file (stored in checkpoints).
+        path: the file read.
+        locate: turns a key path into a ``file:line`` error (``LossConfig.from_dict(exp.loss, exp.locate)``).
+        ignored: official ``config.json`` keys nothing here uses (empty for YAML files).
+    """
 
     model: ModelConfig
     loss: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     path: Optional[Path] = None
+    locate: Locator = field(default_factory=lambda: Locator("<config>", {}, ConfigError))
+    ignored: tuple[str, ...] = ()
+
+
+TOP_LEVEL_KEYS = ("model", "loss", "train", "data", "name", "description")
+_NOTED: set[Path] = set()  # official config.json files whose ignored keys were noted (once per process)
 
 
 def bundled_configs() -> list[str]:
@@ -230,69 +219,34 @@ def bundled_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def resolve_config_path(name_or_path: Union[str, Path], relative_to: Optional[Path] = None) -> Path:
-    """A config path from a file path or a bundled config name (``48k_6kbps``)."""
-    candidate = Path(name_or_path)
-    options = [candidate]
-    if relative_to is not None and not candidate.is_absolute():
-        options.insert(0, relative_to / candidate)
-    stem = candidate.name[:-5] if candidate.name.endswith(".yaml") else candidate.name
-    options.append(CONFIG_DIR / f"{stem}.yaml")
-    for option in options:
-        if option.is_file():
-            return option
-    names = bundled_configs()
-    close = difflib.get_close_matches(stem, names, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    raise ConfigError(f"APCodec config '{name_or_path}' not found: {hint}give a YAML path or one of {', '.join(names)}")
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    if path in seen:
-        raise ConfigError(f"{path}: 'base' includes form a cycle ({' -> '.join(str(p) for p in seen + (path,))})")
-    with open(path, encoding="utf-8") as handle:
-        try:
-            data = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: invalid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping with model/loss/train sections")
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    bases = base if isinstance(base, list) else [base]
-    merged: dict[str, Any] = {}
-    for item in bases:
-        merged = _merge(merged, _read_raw(resolve_config_path(item, path.parent), seen + (path,)))
-    return _merge(merged, data)
-
-
 def load_config(path: Union[str, Path]) -> ExperimentConfig:
-    """Read an experiment YAML (path or bundled name), resolve ``base:`` includes, bind ``model:``.
+    """Read an experiment YAML (path or bundled name) or an official ``config.json``, bind ``model:``.
 
     Args:
-        path: a YAML file or the name of a bundled config (see :func:`bundled_configs`).
+        path: a YAML file, the name of a bundled config (see :func:`bundled_configs`), or the
+            official repository's ``config.json``.
 
     Returns:
         ExperimentConfig with the validated :class:`ModelConfig` and the raw loss/train dicts.
     """
-    resolved = resolve_config_path(path)
-    raw = _read_raw(resolved)
-    reject_unknown_keys(raw, ("model", "loss", "train", "data", "name", "description"), "",
-                        source=str(resolved), error=ConfigError)
-    model = ModelConfig.from_dict(raw.get("model") or {}, source=str(resolved))
+    source = read_config(path, CONFIG_DIR, what="APCodec config", error=ConfigError)
+    raw, locate = source.data, source.locate
+    if source.path.suffix.lower() == ".json" and "model" not in raw:
+        from apcodec.official import official_sections
+
+        sections = official_sections(raw, locate)
+        if sections.ignored and source.path.resolve() not in _NOTED:
+            _NOTED.add(source.path.resolve())
+            LOG.info("%s: official APCodec config.json; ignoring %d training-only key(s) with no equivalent "
+                     "here: %s", source.path, len(sections.ignored), ", ".join(sections.ignored))
+        model = ModelConfig.from_dict(sections.model, sections.locate)
+        return ExperimentConfig(model=model, loss=sections.loss, train=sections.train,
+                                raw={"model": model.to_dict(), "loss": sections.loss, "train": sections.train},
+                                path=source.path, locate=sections.locate, ignored=sections.ignored)
+    check_keys(raw, TOP_LEVEL_KEYS, (), locate, note=" (and base: for includes)")
+    model = ModelConfig.from_dict(raw.get("model"), locate)
     for section in ("loss", "train"):
         if not isinstance(raw.get(section) or {}, dict):
-            raise ConfigError(f"{resolved}: '{section}' must be a mapping")
+            raise locate((section,), "must be a mapping")
     return ExperimentConfig(model=model, loss=dict(raw.get("loss") or {}), train=dict(raw.get("train") or {}),
-                            raw=raw, path=resolved)
+                            raw=raw, path=source.path, locate=locate)

@@ -61,7 +61,7 @@ class APCodecDecoder(nn.Module):
         self.PHA_Decoder_output_R_conv = weight_norm(conv1d(causal, b, cfg.n_bins, cfg.output_kernel))
         self.PHA_Decoder_output_I_conv = weight_norm(conv1d(causal, b, cfg.n_bins, cfg.output_kernel))
 
-    #: run the two branches concurrently (set by :func:`apcodec.inference.optimise_for_inference`).
+    #: run the two branches concurrently (set by :func:`apcodec.inference.prepare_for_inference`).
     parallel_branches: bool = False
 
     def spectra(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -21,7 +21,7 @@ its path, stored in the run config, on resume).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -30,8 +30,9 @@ from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig
-from apcodec.task import APCodecTask, DiscriminatorConfig, GeneratorPass, load_generator
-from codecbench.registry import reject_unknown_keys
+from apcodec.task import APCodecTask, DiscriminatorConfig, GeneratorPass, generator_of, load_generator
+from codecbench.configfile import Locator, bind
+from codecbench.errors import ConfigError
 from codecbench.training.losses import match_frames
 from codecbench.training.task import StepContext
 
@@ -52,11 +53,15 @@ class DistillConfig:
     amplitude: float = 15.0
     init_from_teacher: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("latent", "mel", "amplitude"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.extra.distill.{name} must be >= 0, got {getattr(self, name)!r}")
+
     @classmethod
-    def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DistillConfig":
-        data = dict(data or {})
-        reject_unknown_keys(data, [f.name for f in fields(cls)], "train.extra.distill", source=source)
-        return cls(**data)
+    def from_dict(cls, data: Optional[Mapping[str, Any]], source: Union[str, Locator] = "config") -> "DistillConfig":
+        """Build from ``train.extra.distill``; unknown keys and bad types are located one-line errors."""
+        return bind(cls, data, ("train", "extra", "distill"), source)
 
 
 @dataclass
@@ -131,9 +136,10 @@ class DistillationTask(APCodecTask):
                                                       state.teacher.latent_pre_vq.float())
         terms["distill_latent"] = cfg.latent * torch.mean((student_latent - teacher_latent) ** 2)
         student_audio, teacher_audio = match_frames(state.decoded.float(), state.teacher.decoded.audio.float())
+        assert self.mel is not None  # built by prepare()
         terms["distill_mel"] = cfg.mel * torch.mean(torch.abs(self.mel(student_audio) - self.mel(teacher_audio)))
         with torch.autocast(device_type=student_audio.device.type, enabled=False):
-            analyze = run.raw["generator"].analyze
+            analyze = generator_of(run.raw).analyze
             s_logamp, t_logamp = match_frames(analyze(student_audio.squeeze(1)).logamp,
                                               analyze(teacher_audio.squeeze(1)).logamp)
         terms["distill_amplitude"] = cfg.amplitude * torch.mean((s_logamp - t_logamp) ** 2)

@@ -57,7 +57,7 @@ class APCodecEncoder(nn.Module):
         self.latent_output_conv = weight_norm(conv1d(causal, b, cfg.latent_dim, cfg.latent_output_kernel))
         self.quantizer = ResidualVectorQuantizer(cfg.latent_dim, cfg.n_codebooks, cfg.codebook_size, cfg.codebook_dim)
 
-    #: run the two branches concurrently (set by :func:`apcodec.inference.optimise_for_inference`).
+    #: run the two branches concurrently (set by :func:`apcodec.inference.prepare_for_inference`).
     parallel_branches: bool = False
 
     def forward(self, logamp: torch.Tensor, pha: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ Causal (APCodec-S) models keep their streaming-aware modules: only weight norm i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,14 @@ _HAS_MKLDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.
 class FusedConvNeXtBlock(nn.Module):
     """Inference-only ConvNeXt-v2 block (centred), channels-last [B, T, C] -> [B, T, C]."""
 
+    dw_weight: torch.Tensor  # buffers, declared for the type checker
+    dw_bias: torch.Tensor
+    w1: torch.Tensor
+    b1: torch.Tensor
+    w2: torch.Tensor
+    b2: torch.Tensor
+    gamma: torch.Tensor
+
     def __init__(self, block: ConvNeXtBlock) -> None:
         super().__init__()
         if type(block.grn) is not GRN:
@@ -51,6 +59,7 @@ class FusedConvNeXtBlock(nn.Module):
         with torch.no_grad():
             self.register_buffer("dw_weight", conv.weight.detach().unsqueeze(2).contiguous(
                 memory_format=torch.channels_last))
+            assert conv.bias is not None
             self.register_buffer("dw_bias", conv.bias.detach().clone())
             w1, b1 = block.pwconv1.weight.detach(), block.pwconv1.bias.detach()
             self.register_buffer("w1", (w1 * block.norm.weight.detach()[None, :]).contiguous())  # [I, C]
@@ -59,7 +68,7 @@ class FusedConvNeXtBlock(nn.Module):
             self.register_buffer("w2", w2.contiguous())                                         # [C, I]
             self.register_buffer("b2", b2 + w2 @ block.grn.beta.detach().reshape(-1))
             self.register_buffer("gamma", block.grn.gamma.detach().reshape(1, 1, -1).clone())  # [1, 1, I]
-        self.padding = conv.padding[0]
+        self.padding = int(conv.padding[0])
         self.groups = conv.groups
         self.eps = block.norm.eps
         self.channels = block.norm.normalized_shape[0]
@@ -91,6 +100,9 @@ class FusedConvNeXtBlock(nn.Module):
 class FusedLinear(nn.Module):
     """``nn.Linear`` through oneDNN's linear on CPU fp32 (falls back to ``F.linear``)."""
 
+    weight: torch.Tensor
+    bias: Optional[torch.Tensor]
+
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
         self.register_buffer("weight", linear.weight.detach().clone())
@@ -107,6 +119,9 @@ class FusedLinear(nn.Module):
 class ChannelsLastConv1d(nn.Module):
     """Drop-in Conv1d computed as NHWC conv2d; returns a [B, C, T] view of [B, T, C] memory."""
 
+    weight: torch.Tensor
+    bias: Optional[torch.Tensor]
+
     def __init__(self, conv: nn.Conv1d) -> None:
         super().__init__()
         with torch.no_grad():
@@ -114,7 +129,7 @@ class ChannelsLastConv1d(nn.Module):
                 memory_format=torch.channels_last))
             self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
         self.stride = conv.stride[0]
-        self.padding = conv.padding[0]
+        self.padding = int(conv.padding[0])
         self.groups = conv.groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, T] -> [B, C', T']
@@ -151,7 +166,7 @@ _CL_CONVS = {
 }
 
 
-def optimise_for_inference(model: "APCodec", parallel_encoder: bool = True,
+def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True,
                            parallel_decoder: bool = False) -> "APCodec":
     """Fold weight norm, fuse blocks (centred models), eval, no gradients; returns ``model``.
 
@@ -189,11 +204,13 @@ def optimise_for_inference(model: "APCodec", parallel_encoder: bool = True,
                 setattr(part, name, ChannelsLastConvTranspose1d(conv))
     dec = model.decoder
     if getattr(dec, "ri_conv", None) is None:
-        r, i = dec.PHA_Decoder_output_R_conv, dec.PHA_Decoder_output_I_conv
-        stacked = nn.Conv1d(r.in_channels, r.out_channels + i.out_channels, r.kernel_size[0],
-                            padding=r.padding[0])
+        real_conv, imag_conv = dec.PHA_Decoder_output_R_conv, dec.PHA_Decoder_output_I_conv
+        assert real_conv.bias is not None and imag_conv.bias is not None
+        stacked = nn.Conv1d(real_conv.in_channels, real_conv.out_channels + imag_conv.out_channels,
+                            real_conv.kernel_size[0], padding=real_conv.padding[0])
+        assert stacked.bias is not None
         with torch.no_grad():
-            stacked.weight.copy_(torch.cat([r.weight, i.weight]))
-            stacked.bias.copy_(torch.cat([r.bias, i.bias]))
+            stacked.weight.copy_(torch.cat([real_conv.weight, imag_conv.weight]))
+            stacked.bias.copy_(torch.cat([real_conv.bias, imag_conv.bias]))
         dec.ri_conv = ChannelsLastConv1d(stacked)  # one GEMM with 2F outputs instead of two
     return model

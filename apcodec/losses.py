@@ -14,12 +14,12 @@ consistency, hinge, feature matching) are codec-neutral and live in
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 
 from codecbench.errors import ConfigError
-from codecbench.registry import reject_unknown_keys
+from codecbench.configfile import Locator, bind
 from codecbench.training.losses import hinge_discriminator_loss
 
 
@@ -57,29 +57,16 @@ class LossConfig:
     mel_fmax: Optional[float] = None
     mel_clamp: float = 1e-5
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "adversarial" and value is not None and value < 0:
+                raise ConfigError(f"loss.{f.name} must be >= 0, got {value!r}")
+
     @classmethod
-    def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "LossConfig":
+    def from_dict(cls, data: Optional[Mapping[str, object]], source: Union[str, Locator] = "config") -> "LossConfig":
         """Build from the YAML ``loss:`` mapping; unknown keys are an error naming the key."""
-        values: dict[str, Any] = dict(data or {})
-        reject_unknown_keys(values, [f.name for f in fields(cls)], "loss", source=source, error=ConfigError)
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            if key == "adversarial":
-                if not isinstance(value, bool):
-                    raise ConfigError(f"{source}: loss.adversarial must be true or false, got {value!r}")
-                out[key] = value
-                continue
-            if key == "mel_fmax" and value is None:
-                out[key] = None
-                continue
-            try:
-                number = int(value) if key == "n_mels" else float(value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{source}: loss.{key} must be a number, got {value!r}") from exc
-            if number < 0:
-                raise ConfigError(f"{source}: loss.{key} must be >= 0, got {value!r}")
-            out[key] = number
-        return cls(**out)
+        return bind(cls, data, "loss", source)
 
     def to_dict(self) -> dict:
         """Plain dict (for checkpoints and logs)."""

@@ -142,9 +142,9 @@ class APCodec(nn.Module):
 
     def prepare_for_inference(self) -> "APCodec":
         """Fold weight norm, switch to eval and freeze parameters; returns ``self``."""
-        from apcodec.inference import optimise_for_inference
+        from apcodec.inference import prepare_for_inference
 
-        return optimise_for_inference(self)
+        return prepare_for_inference(self)
 
     @property
     def latency_samples(self) -> int:

@@ -12,7 +12,7 @@ feeding a signal in pieces gives the same output as feeding it at once.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,10 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
 
-def weight_norm(module: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def weight_norm(module: ModuleT) -> ModuleT:
     """Weight normalisation (dim 0, like the official ``torch.nn.utils.weight_norm``)."""
     return _weight_norm(module, name="weight", dim=0)
 
@@ -35,8 +38,8 @@ def remove_weight_norm(module: nn.Module) -> int:
             # property from the dynamically created class shared with deep copies of the module
             # (removing it from a copy would break the original).
             with torch.no_grad():
-                weight = sub.weight.detach().clone()
-            if len(sub.parametrizations) != 1:
+                weight = cast(torch.Tensor, sub.weight).detach().clone()
+            if len(cast(nn.ModuleDict, sub.parametrizations)) != 1:
                 raise RuntimeError(f"{type(sub).__name__} has parametrizations besides 'weight'")
             sub.__class__ = sub.__class__.__bases__[0]
             del sub._modules["parametrizations"]
@@ -108,7 +111,8 @@ class CausalConvTranspose1d(nn.ConvTranspose1d, Streamable):
             raise ValueError(f"causal transposed conv needs kernel_size >= stride, got {kernel_size} < {stride}")
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, L] -> [B, C', L * s]
+    # No output_size: the length is always L * s (causal), so the override narrows the signature.
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]  # [B, C, L] -> [B, C', L * s]
         s = self.stride[0]
         n = x.shape[-1]
         if n == 0:
@@ -193,7 +197,7 @@ class ConvNeXtBlock(nn.Module):
             if x.shape[1] == 0:
                 return x
         else:
-            pad = conv.padding[0]
+            pad = int(conv.padding[0])
         weight = conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         y = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight, conv.bias, padding=(0, pad), groups=conv.groups)
         return y.squeeze(2).transpose(1, 2)

@@ -9,7 +9,7 @@ Losses per stage are MSE (per item, then batch mean) and are summed over stages,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, cast
 
 import torch
 import torch.nn.functional as F
@@ -112,7 +112,8 @@ class ResidualVectorQuantizer(nn.Module):
         self._check_n(codes.shape[1])
         z_q: Optional[torch.Tensor] = None
         for i in range(codes.shape[1]):
-            part = self.quantizers[i].out_proj(self.quantizers[i].lookup(codes[:, i, :]))
+            quantizer = cast(VectorQuantize, self.quantizers[i])
+            part = quantizer.out_proj(quantizer.lookup(codes[:, i, :]))
             z_q = part if z_q is None else z_q + part
         assert z_q is not None
         return z_q

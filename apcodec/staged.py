@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 import torch
 from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig
-from apcodec.task import APCodecTask, DiscriminatorConfig, load_generator
+from apcodec.task import APCodecTask, DiscriminatorConfig, generator_of, load_generator
+
+if TYPE_CHECKING:
+    from apcodec.model import APCodec
 
 ROUND_MODES = ("continue", "reinit")
 
@@ -58,7 +61,7 @@ class IndividualTrainingTask(APCodecTask):
 
     def build_modules(self) -> dict[str, nn.Module]:
         modules = super().build_modules()  # decoder + discriminators freshly initialised (seeded)
-        generator = modules["generator"]
+        generator = generator_of(modules)
         stage1 = load_generator(self.init_from, self.model_cfg)
         generator.encoder.load_state_dict(stage1.encoder.state_dict())
         if self.continue_from is not None:
@@ -75,7 +78,7 @@ class IndividualTrainingTask(APCodecTask):
 
     def train_mode(self, modules: Mapping[str, nn.Module]) -> None:
         super().train_mode(modules)
-        modules["generator"].encoder.eval()
+        generator_of(modules).encoder.eval()
 
     def describe(self) -> dict:
         return {**super().describe(), "stage": 2, "init_from": str(self.init_from),
@@ -116,6 +119,6 @@ def run_stage2(model_cfg: ModelConfig, loss_cfg: LossConfig, train_cfg, out_dir:
     return summaries
 
 
-def encoder_fingerprint(model: nn.Module) -> dict[str, torch.Tensor]:
+def encoder_fingerprint(model: "APCodec") -> dict[str, torch.Tensor]:
     """Copy of the encoder+quantizer state dict (to prove it is unchanged after stage 2)."""
     return {k: v.detach().clone() for k, v in model.encoder.state_dict().items()}

@@ -130,10 +130,10 @@ def causal_istft_audio(rea: torch.Tensor, imag: torch.Tensor, cfg: ModelConfig) 
     frames = causal_frames(rea, imag, cfg)
     final, tail = overlap_add(frames, cfg)
     audio = torch.cat([final, tail], dim=-1)[:, cfg.win_size - cfg.hop_size:]
-    return normalise_envelope(audio, cfg, offset=0)
+    return normalize_envelope(audio, cfg, offset=0)
 
 
-def normalise_envelope(audio: torch.Tensor, cfg: ModelConfig, offset: int) -> torch.Tensor:
+def normalize_envelope(audio: torch.Tensor, cfg: ModelConfig, offset: int) -> torch.Tensor:
     """Divide OLA output [B, L] starting at absolute sample ``offset`` by the window envelope."""
     env = synthesis_envelope(cfg, audio.device, audio.dtype)
     length = audio.shape[-1]

@@ -20,7 +20,7 @@ from torch import nn
 
 from apcodec.model import APCodec
 from apcodec.modules import Streamable
-from apcodec.stft import causal_frames, causal_stft_spectra, normalise_envelope, overlap_add
+from apcodec.stft import causal_frames, causal_stft_spectra, normalize_envelope, overlap_add
 
 
 def algorithmic_latency(model: APCodec) -> int:
@@ -106,7 +106,7 @@ class StreamingDecoder:
         start = self._raw + skip - lead  # absolute time of the first emitted sample
         self._raw += raw.shape[-1]
         out = raw[:, skip:]
-        return normalise_envelope(out, self.cfg, offset=start) if out.shape[-1] else out
+        return normalize_envelope(out, self.cfg, offset=start) if out.shape[-1] else out
 
     def push(self, codes: torch.Tensor) -> torch.Tensor:
         """Feed codes [B, n_q, k]; returns the audio samples that are final [B, t]."""

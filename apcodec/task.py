@@ -10,19 +10,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union, cast
 
 import torch
 from torch import nn
 
 from apcodec.config import ModelConfig
 from apcodec.losses import LossConfig, discriminator_total, weighted_total
-from codecbench.registry import reject_unknown_keys
+from codecbench.configfile import Locator, bind
+from codecbench.errors import ConfigError
 from codecbench.training.losses import (consistency_loss, feature_matching_loss, hinge_generator_loss,
                                         match_frames, phase_losses)
 from codecbench.training.mel import LogMelSpectrogram
 from codecbench.training.task import StepContext, TrainTask
 
+if TYPE_CHECKING:
+    from apcodec.model import APCodec
+
+
+
+def generator_of(modules: Mapping[str, nn.Module]) -> "APCodec":
+    """The ``generator`` entry of a task's modules, typed (the engine keeps them as plain modules)."""
+    return cast("APCodec", modules["generator"])
 
 @dataclass
 class GeneratorPass:
@@ -57,13 +66,17 @@ class DiscriminatorConfig:
     mpd_channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)
     mrd_channels: int = 64
 
+    def __post_init__(self) -> None:
+        if not self.mpd_channels or min(self.mpd_channels) < 1:
+            raise ConfigError(f"train.extra.discriminator.mpd_channels must be positive widths (one per layer), "
+                              f"got {list(self.mpd_channels)}")
+        if self.mrd_channels < 1:
+            raise ConfigError(f"train.extra.discriminator.mrd_channels must be >= 1, got {self.mrd_channels}")
+
     @classmethod
-    def from_dict(cls, data: Optional[Mapping[str, Any]], source: str = "config") -> "DiscriminatorConfig":
-        data = dict(data or {})
-        reject_unknown_keys(data, ("mpd_channels", "mrd_channels"), "train.extra.discriminator", source=source)
-        if "mpd_channels" in data:
-            data["mpd_channels"] = tuple(int(c) for c in data["mpd_channels"])
-        return cls(**data)
+    def from_dict(cls, data: Optional[Mapping[str, Any]], source: Union[str, Locator] = "config") -> "DiscriminatorConfig":
+        """Build from ``train.extra.discriminator``; unknown keys and bad types are located one-line errors."""
+        return bind(cls, data, ("train", "extra", "discriminator"), source)
 
     def build(self) -> dict[str, nn.Module]:
         """Fresh ``{"mpd": ..., "mrd": ...}``."""
@@ -74,7 +87,8 @@ class DiscriminatorConfig:
         if self.mpd_channels != DiscriminatorConfig.mpd_channels:
             # MultiPeriodDiscriminator takes no width; rebuild its period discriminators narrower.
             mpd.discriminators = nn.ModuleList(
-                [PeriodDiscriminator(d.period, channels=self.mpd_channels) for d in mpd.discriminators])
+                [PeriodDiscriminator(cast(PeriodDiscriminator, d).period, channels=self.mpd_channels)
+                 for d in mpd.discriminators])
         return {"mpd": mpd, "mrd": MultiResolutionDiscriminator(channels=self.mrd_channels)}
 
 
@@ -158,12 +172,13 @@ class APCodecTask(TrainTask):
         terms["amplitude"] = torch.mean((logamp - g_logamp) ** 2)
         terms["ip"], terms["gd"], terms["iaf"] = phase_losses(pha, g_pha)
         with torch.autocast(device_type=state.decoded.device.type, enabled=False):
-            resynth = run.raw["generator"].analyze(state.decoded.float().squeeze(1))
+            resynth = generator_of(run.raw).analyze(state.decoded.float().squeeze(1))
         r_rea, r_imag, c_rea, c_imag = match_frames(resynth[2], resynth[3], g_rea, g_imag)
         terms["consistency"] = consistency_loss(c_rea, c_imag, r_rea, r_imag)
         terms["real"] = torch.mean(torch.abs(rea - g_rea))
         terms["imag"] = torch.mean(torch.abs(imag - g_imag))
         real, fake = match_frames(state.audio, state.decoded)
+        assert self.mel is not None  # built by prepare()
         mel_real, mel_fake = self.mel(real), self.mel(fake)
         terms["mel_l1"] = torch.mean(torch.abs(mel_real - mel_fake))
         terms["mel_l2"] = torch.mean((mel_real - mel_fake) ** 2)
@@ -200,8 +215,9 @@ class APCodecTask(TrainTask):
         plus the single-file ``apcodec_XXXXXXXX.pt`` (config + weights) the codec adapter loads."""
         from apcodec.checkpoint import save_checkpoint, save_official_checkpoint
 
-        paths = list(save_official_checkpoint(raw["generator"], out_dir, step))
-        paths.append(save_checkpoint(raw["generator"], Path(out_dir) / f"apcodec_{step:08d}.pt", extra={"step": step}))
+        generator = generator_of(raw)
+        paths = list(save_official_checkpoint(generator, out_dir, step))
+        paths.append(save_checkpoint(generator, Path(out_dir) / f"apcodec_{step:08d}.pt", extra={"step": step}))
         return paths
 
     def describe(self) -> dict:
@@ -210,7 +226,7 @@ class APCodecTask(TrainTask):
                                   "mrd_channels": self.disc_cfg.mrd_channels}}
 
 
-def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> nn.Module:
+def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> "APCodec":
     """Load an APCodec generator from any checkpoint this project writes or reads.
 
     Accepts: a training state (``state_XXXXXXXX.pt`` / ``best.pt``) or a run folder (its newest
@@ -222,7 +238,6 @@ def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> nn.
         cfg: model config; checked against (or required by) the checkpoint.
     """
     from apcodec.checkpoint import load_checkpoint, load_official_checkpoint
-    from apcodec.model import APCodec
     from codecbench.training import state as state_io
 
     path = Path(path)
@@ -238,15 +253,4 @@ def load_generator(path: "str | Path", cfg: Optional[ModelConfig] = None) -> nn.
             raise ValueError(f"{path}: official checkpoints carry no config; pass the model config")
         decoder = path.with_name("decoder_" + path.name[len("encoder_"):])
         return load_official_checkpoint(cfg, path, decoder if decoder.is_file() else None)
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(data, dict) and data.get("version") == state_io.STATE_VERSION and "modules" in data:
-        stored = (data.get("config") or {}).get("model")
-        model_cfg = ModelConfig.from_dict(dict(stored), source=str(path)) if stored else cfg
-        if model_cfg is None:
-            raise ValueError(f"{path}: training state has no model config; pass the model config")
-        if cfg is not None and cfg != model_cfg:
-            raise ValueError(f"{path}: saved with a different model config than the one given")
-        model = APCodec.from_config(model_cfg)
-        model.load_state_dict(data["modules"]["generator"])
-        return model
     return load_checkpoint(path, cfg)

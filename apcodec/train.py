@@ -29,7 +29,11 @@ from apcodec.info import parameter_counts
 from apcodec.losses import LossConfig
 from codecbench.training.cli import (USAGE_ERRORS, add_training_arguments, report_usage_error, run_training,
                                      setup_logging, train_config_from_args)
+from codecbench.configfile import check_keys
 from codecbench.training.config import TrainConfig
+
+#: The APCodec recipes' keys under ``train.extra`` (see the module docstring).
+EXTRA_KEYS = ("stage", "init_from", "rounds", "round_mode", "teacher", "teacher_config", "distill", "discriminator")
 
 
 def model_counts(exp) -> dict[str, int]:
@@ -43,7 +47,7 @@ def model_counts(exp) -> dict[str, int]:
         from apcodec.task import DiscriminatorConfig
 
         with torch.device("meta"):
-            built = DiscriminatorConfig.from_dict(disc, str(exp.path)).build()
+            built = DiscriminatorConfig.from_dict(disc, exp.locate).build()
         counts.update({name: sum(p.numel() for p in m.parameters()) for name, m in built.items()})
     return counts
 
@@ -80,9 +84,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 def _train(args: argparse.Namespace, exp) -> int:
     from apcodec.task import APCodecTask, DiscriminatorConfig
 
-    source = str(exp.path)
-    loss_cfg = LossConfig.from_dict(exp.loss, source)
-    train_cfg = train_config_from_args(TrainConfig.from_dict(exp.train, source), args)
+    source, locate = str(exp.path), exp.locate
+    loss_cfg = LossConfig.from_dict(exp.loss, locate)
+    train_cfg = train_config_from_args(TrainConfig.from_dict(exp.train, locate), args)
+    check_keys(train_cfg.extra, EXTRA_KEYS, ("train", "extra"), locate)
     extra = dict(train_cfg.extra)
     for key, value in (("stage", args.stage), ("init_from", args.init_from), ("rounds", args.rounds),
                        ("round_mode", args.round_mode), ("teacher", args.teacher),
@@ -91,7 +96,7 @@ def _train(args: argparse.Namespace, exp) -> int:
             extra[key] = value
     out_dir = Path(args.out) if args.out else Path("runs") / exp.path.stem
     raw = dict(exp.raw, train={**train_cfg.to_dict(), "extra": extra}, loss=loss_cfg.to_dict())
-    disc_cfg = DiscriminatorConfig.from_dict(extra.get("discriminator"), source)
+    disc_cfg = DiscriminatorConfig.from_dict(extra.get("discriminator"), locate)
 
     if int(extra.get("stage", 1)) == 2:
         from apcodec.staged import run_stage2
@@ -102,12 +107,13 @@ def _train(args: argparse.Namespace, exp) -> int:
                    round_mode=str(extra.get("round_mode", "continue")), resume=args.resume is not None,
                    config_raw=raw, disc_cfg=disc_cfg)
         return 0
+    task: APCodecTask
     if extra.get("teacher"):
         from apcodec.distill import DistillationTask, DistillConfig
 
         teacher_cfg = load_config(extra["teacher_config"]).model if extra.get("teacher_config") else None
         task = DistillationTask(exp.model, loss_cfg, extra["teacher"], teacher_cfg,
-                                DistillConfig.from_dict(extra.get("distill"), source), disc_cfg)
+                                DistillConfig.from_dict(extra.get("distill"), locate), disc_cfg)
     else:
         task = APCodecTask(exp.model, loss_cfg, disc_cfg)
     run_training(task, train_cfg, out_dir, resume=args.resume, config_raw=raw)

@@ -125,7 +125,7 @@ def music(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def normalise(x: np.ndarray) -> np.ndarray:
+def normalize(x: np.ndarray) -> np.ndarray:
     """Scale to a -3 dBFS peak so 16-bit quantisation is identical across clips."""
     return (x * (PEAK / np.abs(x).max())).astype(np.float32)
 
@@ -142,9 +142,9 @@ def build() -> tuple[dict[str, bytes], str]:
     files: dict[str, bytes] = {}
     rows = ["# file\tkind\tvoice\tlanguage\tbandwidth_hz\ttext"]
     for clip in SPEECH:
-        files[clip.file] = flac_bytes(normalise(espeak(clip)))
+        files[clip.file] = flac_bytes(normalize(espeak(clip)))
         rows.append(f"{clip.file}\tsynthetic_speech\tespeak-ng:{clip.voice}\t{clip.language}\t11025\t{clip.text}")
-    files[MUSIC_FILE] = flac_bytes(normalise(music()))
+    files[MUSIC_FILE] = flac_bytes(normalize(music()))
     rows.append(f"{MUSIC_FILE}\tsynthetic_music\tnumpy:additive-harmonic\t-\t20000\t-")
     return files, "\n".join(rows) + "\n"
 

@@ -74,12 +74,28 @@ def check_audio(audio: np.ndarray, label: str) -> None:
 
 
 def save_audio(path: Union[str, Path], audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> None:
-    """Write ``[C, T]`` float audio; ``FLOAT`` WAV keeps decoded output bit-exact for re-scoring."""
+    """Write ``[C, T]`` float audio; ``FLOAT`` WAV keeps decoded output bit-exact for re-scoring.
+
+    The file appears complete or not at all (written beside it, then renamed). A failed write
+    (disk full, quota, I/O error) raises :class:`OSError` with its errno and the file name and
+    leaves no partial file: the audio is encoded in memory and written by Python, because
+    libsndfile reports every system error as a bare "System error.".
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    sf.write(tmp, np.asarray(audio, dtype=np.float32).T, sample_rate, subtype=subtype,
+    encoded = io.BytesIO()
+    sf.write(encoded, np.asarray(audio, dtype=np.float32).T, sample_rate, subtype=subtype,
              format=path.suffix.lstrip(".").upper() or "WAV")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(encoded.getbuffer())
+    except OSError as exc:
+        try:
+            tmp.unlink()  # a partial file would only take more of a full disk
+        except OSError:
+            pass
+        raise OSError(exc.errno, exc.strerror, str(tmp)) from None
     tmp.replace(path)
 
 

@@ -2,7 +2,8 @@
 
 Every expected failure ends as one ``codecbench: error: ...`` line and a documented exit status
 (see :mod:`codecbench.errors`): 0 success, 1 a bug (traceback), 2 bad suite/options/data,
-3 a run that scored nothing, 4 run directory locked by another process, 130 interrupted with
+3 a run that scored nothing, 4 run directory locked by another process, 5 cluster tasks of a
+``--launcher`` run kept failing, 130 interrupted with
 everything finished already stored.
 """
 
@@ -10,14 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from codecbench import __version__
 from codecbench.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CodecbenchError, NothingScoredError
+
+
+if TYPE_CHECKING:
+    from codecbench.suite import Suite
 
 
 class CliError(CodecbenchError):
@@ -37,11 +43,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from codecbench.suite import load_suite
 
     suite = load_suite(args.suite)
+    if args.launcher:
+        return _run_launched(suite, args)
+    if args.tasks or args.detach:
+        raise CliError("--tasks and --detach need --launcher slurm|local; for one process drop them")
     shard = Shard.parse(args.shard) if args.shard else None
     print(f"run dir: {suite.output_dir(args.out)}", file=sys.stderr)
     summary = run_suite(suite, out=args.out, jobs=args.jobs, device=args.device, shard=shard,
                         progress=not args.no_progress, wait=args.wait, retry_crashed=args.retry_crashed)
     added = f"  metrics added to: {summary.metrics_added}" if summary.metrics_added else ""
+    added += f"  references scored: {summary.references}" if summary.references else ""
     print(f"run dir: {summary.run_dir}  planned rows: {summary.planned}  already done: {summary.already_done}  "
           f"new ok: {summary.ok}  failed: {summary.failed}  skipped: {summary.skipped}{added}", file=sys.stderr)
     if summary.stored_ok == 0 and summary.planned:
@@ -55,6 +66,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _print_summary(summary.run_dir)
 
 
+def _run_launched(suite: "Suite", args: argparse.Namespace) -> int:
+    from codecbench.launcher import launch
+    from codecbench.store import ResultStore
+
+    if args.shard:
+        raise CliError("--shard and --launcher do not mix: the launcher cuts the shards itself (--tasks N)")
+    result = launch(suite, args.launcher, tasks=args.tasks, out=args.out, jobs=args.jobs, device=args.device,
+                    detach=args.detach, progress=not args.no_progress, retry_crashed=args.retry_crashed)
+    if result.detached:
+        return 0
+    with ResultStore.open_existing(result.run_dir) as store:
+        states = [status for status, _, _ in store.row_states().values()]
+    print(f"run dir: {result.run_dir}  planned rows: {result.planned}  tasks: {result.record.tasks if result.record else '?'}"
+          f"  merged: {result.merged_rows} rows in {result.merge_s:.2f} s  ok: {states.count('ok')}  "
+          f"failed: {states.count('failed')}  skipped: {states.count('skipped')}", file=sys.stderr)
+    if states.count("ok") == 0 and result.planned:
+        raise NothingScoredError(f"nothing was scored in {result.run_dir}: see the task logs under "
+                                 f"{result.run_dir / 'tasks'}; fix the first error and rerun the same command")
+    return _print_summary(result.run_dir)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from codecbench.cluster import format_status, run_status
+
+    print(format_status(run_status(Path(args.run_dir))))
+    return 0
+
+
 def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) -> int:
     """Print the summary table; an unchanged run's table comes from its cache (see summary_cache)."""
     from codecbench.summary_cache import cached_summary, remember_summary, summary_key
@@ -62,13 +101,15 @@ def _print_summary(run_dir: Path, fmt: str = "text", all_items: bool = False) ->
     key = summary_key(run_dir, fmt, all_items)
     text = cached_summary(run_dir, key) if key else None
     if text is None:
-        from codecbench.results import load_manifest, load_results, metric_names
+        from codecbench.results import load_codebooks, load_manifest, load_reference, load_results, metric_names
         from codecbench.stats import CISettings
         from codecbench.summary import FORMATTERS, summarize
 
         df = load_results(run_dir)
         settings = CISettings.from_manifest(load_manifest(run_dir))
-        text = FORMATTERS[fmt](summarize(df, metric_names(run_dir), settings, all_items=all_items))
+        names = metric_names(run_dir)
+        text = FORMATTERS[fmt](summarize(df, names, settings, all_items=all_items, codebooks=load_codebooks(run_dir),
+                                         reference=load_reference(run_dir, names)))
         if key:
             remember_summary(run_dir, f"{fmt}-all-items" if all_items else fmt, key, text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -80,10 +121,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from codecbench.export import export_results
+    from codecbench.export import codebooks_path, export_results
 
     path = export_results(Path(args.run_dir), args.format, Path(args.output) if args.output else None)
     print(path)
+    if args.format in ("csv", "parquet") and codebooks_path(path).is_file():
+        print(codebooks_path(path))
     return 0
 
 
@@ -118,7 +161,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             info = cls.info
             rate = f"{info.sample_rate // 1000 if info.sample_rate % 1000 == 0 else info.sample_rate / 1000:g} kHz" \
                 if info.sample_rate else "native rate"
-            detail = f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {info.description}"
+            kind = "full-reference" if info.intrusive else "non-intrusive (degraded signal only)"
+            kind += ", needs the dataset's transcript" if info.needs_transcript else ""
+            device = f"{info.device}, batched" if info.batchable else info.device
+            detail = (f"{rate}; {'higher' if info.higher_is_better else 'lower'} is better; {kind}; {device}; "
+                      f"{info.description}")
+            for item in info.weights:
+                when = f" [{item.when}]" if item.when else ""
+                detail += f"\n{'':16s} weights{when}: {item.name}; {item.source}; licence {item.licence}"
         else:
             detail = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         print(f"{name:16s} {detail}")
@@ -131,6 +181,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
     from codecbench.audio import load_audio, save_audio
     from codecbench.codecs import CODECS
     from codecbench.plan import resolve_device
+    from codecbench.results import NOMINAL_RATE_NOTE
     from codecbench.transcode import check_decoded
 
     from codecbench.suite import load_codec_entry
@@ -160,7 +211,10 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
         raise CliError(f"{args.output}: cannot write audio with subtype {subtype} ({str(exc).splitlines()[0]}); "
                        "use a .wav or .flac name, or pass --subtype") from None
     kbps = payload.kbps(duration) if codec.has_payload else math.nan
+    basis = (None if not codec.has_payload else NOMINAL_RATE_NOTE if payload.kind == "codes"
+             else "size of the encoded byte stream")
     print(json.dumps({"codec": entry.name, "declared_kbps": entry.bitrates[0], "measured_kbps": kbps,
+                      "measured_kbps_is": basis,
                       "encode_rtf": (mid - start) / duration, "decode_rtf": (end - mid) / duration,
                       "sample_rate": codec.sample_rate, "seconds": duration, "output": str(args.output)}))
     return 0
@@ -213,7 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", action="store_true", help="wait for another run on the same run dir to finish")
     run.add_argument("--retry-crashed", action="store_true",
                      help="also retry items that crashed their codec worker twice")
+    run.add_argument("--launcher", choices=["local", "slurm"],
+                     help="run as --tasks shards: a Slurm job array, or local subprocesses; then merge")
+    run.add_argument("--tasks", type=int, help="number of launcher tasks (default: the suite's launcher.tasks)")
+    run.add_argument("--detach", action="store_true",
+                     help="with --launcher slurm: return after submitting (follow with the same command)")
     run.set_defaults(func=cmd_run)
+
+    st = sub.add_parser("status", help="shards of a --launcher run: rows, failures, task states, next step")
+    st.add_argument("run_dir")
+    st.set_defaults(func=cmd_status)
 
     lst = sub.add_parser("list", help="list registered codecs, metrics or datasets")
     lst.add_argument("what", choices=["codecs", "metrics", "datasets"])
@@ -230,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="write one row per utterance x codec x bitrate")
     exp.add_argument("run_dir")
-    exp.add_argument("--format", choices=["csv", "parquet", "json"], default="csv")
+    exp.add_argument("--format", choices=["csv", "parquet", "json", "jsonl"], default="csv",
+                     help="csv (default), parquet, json, or jsonl: one object per row keyed by utterance "
+                          "id, in the layout VERSA writes")
     exp.add_argument("-o", "--output", help="output file (default: RUN_DIR/results.<format>)")
     exp.set_defaults(func=cmd_export)
 
@@ -267,10 +332,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Loggers whose INFO notes (e.g. "official config.json: ignoring keys ...") the CLI shows.
+NOTE_LOGGERS = ("apcodec", "complex_rvqvae", "hificodec")
+
+
+def _show_notes() -> None:
+    """Print the model packages' INFO notes as ``codecbench: note: ...`` lines on stderr (once)."""
+    for name in NOTE_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(getattr(h, "codecbench_notes", False) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("codecbench: note: %(message)s"))
+        handler.codecbench_notes = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if func is not cmd_train:  # the train commands set up their own (timestamped) logging
+        _show_notes()
     from codecbench.runner import RunInterrupted
 
     try:

@@ -11,6 +11,7 @@ A crash, exit or hang fails that item with a reason ("adapter crashed: signal 11
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import signal
@@ -21,10 +22,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from codecbench.errors import StorageError
 from codecbench.transcode import Transcoded
 
 DEFAULT_TIMEOUT_S = 600.0  # per item, plus 10x the item's duration: generous for CPU neural codecs
 START_TIMEOUT_S = 600.0  # building an adapter may load a large model
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class AdapterCrash(Exception):
@@ -91,6 +94,11 @@ def _child_main(conn: Any, spec: WorkerSpec, parent_pid: int) -> None:
             conn.send(("error", f"{spec.label}: out of memory (memory_limit_mb={spec.memory_limit_mb})"))
             continue
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the worker
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+                # not this item's fault: every later item would fail the same way, so the run stops
+                conn.send(("disk full", f"disk full writing {exc.filename or cache_dir}: free space and rerun "
+                                        "the same command to resume"))
+                continue
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if not text.startswith(spec.label):
                 text = f"{spec.label}: {type(exc).__name__}: {text}"
@@ -158,7 +166,13 @@ class CodecWorker:
             raise AdapterCrash(f"{self.spec.label}: adapter crashed while {doing}: {describe_exit(code)}")
 
     def transcode(self, audio: np.ndarray, rate: int, utterance: Any, cache_dir: Path, key: str) -> Transcoded:
-        """Encode + decode one item in the child; raises RuntimeError (one line) for adapter errors."""
+        """Encode + decode one item in the child.
+
+        Raises:
+            RuntimeError: the adapter failed on this item (one line).
+            StorageError: the cache could not be written because the disk is full (stops the run).
+            AdapterCrash, AdapterTimeout: the child died or did not answer in time.
+        """
         if self._proc is None or not self._proc.is_alive():
             self._start()
         assert self._conn is not None
@@ -170,6 +184,8 @@ class CodecWorker:
             self.close()
             raise AdapterCrash(f"{self.spec.label}: adapter process died before the item was sent") from None
         kind, payload = self._receive(timeout, f"coding {getattr(utterance, 'id', 'an item')}")
+        if kind == "disk full":
+            raise StorageError(payload)
         if kind == "error":
             raise RuntimeError(payload)
         return payload

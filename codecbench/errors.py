@@ -14,6 +14,7 @@ EXIT_BUG = 1  # an unexpected exception: a codecbench bug (traceback printed)
 EXIT_USAGE = 2  # bad suite, options, paths or data: nothing was run
 EXIT_NOTHING_SCORED = 3  # the run finished but produced no scored row
 EXIT_LOCKED = 4  # another codecbench process holds the run directory
+EXIT_TASKS_FAILED = 5  # cluster tasks of a launched run kept failing (their logs are named)
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: finished rows are stored, rerun to resume
 
 
@@ -55,6 +56,16 @@ class NothingScoredError(CodecbenchError):
     exit_code = EXIT_NOTHING_SCORED
 
 
+class LaunchError(CodecbenchError, RuntimeError):
+    """A launcher (Slurm, local tasks) cannot submit or follow the tasks of a run."""
+
+
+class TasksFailedError(LaunchError):
+    """Some tasks of a launched run failed more often than the launcher resubmits them."""
+
+    exit_code = EXIT_TASKS_FAILED
+
+
 __all__ = ["CodecbenchError", "ConfigError", "DataError", "CodecStageError", "MetricStageError",
-           "StorageError", "RunLockedError", "NothingScoredError", "EXIT_OK", "EXIT_BUG", "EXIT_USAGE",
-           "EXIT_NOTHING_SCORED", "EXIT_LOCKED", "EXIT_INTERRUPTED"]
+           "StorageError", "RunLockedError", "NothingScoredError", "LaunchError", "TasksFailedError", "EXIT_OK",
+           "EXIT_BUG", "EXIT_USAGE", "EXIT_NOTHING_SCORED", "EXIT_LOCKED", "EXIT_TASKS_FAILED", "EXIT_INTERRUPTED"]

@@ -1,4 +1,14 @@
-"""Export a run's table to CSV / Parquet / JSON, and merge shard results."""
+"""Export a run's table to CSV / Parquet / JSON / JSONL, and merge shard results.
+
+Codebook statistics (dataset-level, :func:`codecbench.results.load_codebooks`) go into the JSON
+document's ``codebooks`` list, and for CSV / Parquet into a second file beside the table,
+``<name>.codebooks.<ext>`` (one row per condition x codebook), written only when the run has any.
+
+JSONL writes one JSON object per line in the layout of VERSA's utterance scorer: ``"key"`` (the
+utterance id) first, then one flat entry per metric (``null`` when it could not be computed),
+then the codec point (``dataset, codec, bitrate, condition, measured_kbps``) and the row's
+``status`` and ``error``, since one codecbench run holds many systems where a VERSA file holds one.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +19,10 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from codecbench.codebooks import records as codebook_records
 from codecbench.manifest import write_json_atomic
-from codecbench.results import MANIFEST_NAME, load_manifest, load_results
+from codecbench.results import (KEY_COLUMNS, MANIFEST_NAME, TAIL_COLUMNS, condition_label, load_codebooks,
+                                load_manifest, load_results)
 from codecbench.store import DB_NAME, ResultStore, StoreError
 
 
@@ -47,29 +59,66 @@ def export_results(run_dir: Path, fmt: str, output: Optional[Path] = None) -> Pa
     output = output or run_dir / f"results.{fmt}"
     if output.is_dir():
         raise StoreError(f"{output}: is a directory; give -o a file name such as {output / f'results.{fmt}'}")
+    books = codebook_records(load_codebooks(run_dir))
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        return _write_table(df, fmt, output)
+        return _write_table(df, fmt, output, books)
     except OSError as exc:
         raise StoreError(f"{output}: cannot write the export ({exc.strerror}); choose another -o") from None
 
 
-def _write_table(df: "pd.DataFrame", fmt: str, output: Path) -> Path:
-    if fmt == "csv":
-        df.to_csv(output, index=False)
-    elif fmt == "parquet":
-        try:
-            df.to_parquet(output, index=False)
-        except ImportError as exc:
-            raise StoreError(f"{output}: parquet export needs pyarrow; pip install 'codecbench[parquet]'") from exc
+def codebooks_path(output: Path) -> Path:
+    """Where the CSV / Parquet export of ``output`` puts its codebook table."""
+    return output.with_name(f"{output.stem}.codebooks{output.suffix}")
+
+
+def _write_table(df: "pd.DataFrame", fmt: str, output: Path, books: list[dict[str, Any]]) -> Path:
+    if fmt in ("csv", "parquet"):
+        _write_frame(df, fmt, output)
+        side = codebooks_path(output)
+        if books:
+            _write_frame(pd.DataFrame.from_records(books), fmt, side)
+        elif side.is_file():
+            side.unlink()  # left by an earlier export of this path: never keep stale numbers beside the table
+    elif fmt == "jsonl":
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(rec, allow_nan=False) + "\n" for rec in versa_records(df))
     elif fmt == "json":
         records = [{k: _json_value(v) for k, v in rec.items()} for rec in df.to_dict(orient="records")]
-        output.write_text(json.dumps({"rows": records, "n_rows": len(records),
-                                      "n_failures": int(df["n_failures"].sum()) if len(df) else 0},
-                                     indent=1, default=str) + "\n")
+        doc: dict[str, Any] = {"rows": records, "n_rows": len(records),
+                               "n_failures": int(df["n_failures"].sum()) if len(df) else 0}
+        if books:
+            doc["codebooks"] = books
+        output.write_text(json.dumps(doc, indent=1, default=str) + "\n")
     else:
-        raise StoreError(f"unknown export format '{fmt}'; choose csv, parquet or json")
+        raise StoreError(f"unknown export format '{fmt}'; choose csv, parquet, json or jsonl")
     return output
+
+
+def versa_records(df: "pd.DataFrame") -> list[dict[str, Any]]:
+    """One VERSA-style dict per row of :func:`load_results`: ``key``, the metrics, then the codec point."""
+    start = len(KEY_COLUMNS) + 1   # the metric columns sit between measured_kbps and the tail columns
+    metrics = list(df.columns[start: list(df.columns).index(TAIL_COLUMNS[0])])
+    out = []
+    for rec in df.to_dict(orient="records"):
+        line: dict[str, Any] = {"key": rec["utterance"]}
+        line.update({name: _json_value(rec[name]) for name in metrics})
+        bitrate = _json_value(rec["bitrate"])
+        line.update(dataset=rec["dataset"], codec=rec["codec"], bitrate=bitrate,
+                    condition=condition_label(rec["codec"], bitrate), measured_kbps=_json_value(rec["measured_kbps"]),
+                    status=rec["status"], error=_json_value(rec["error"]))
+        out.append(line)
+    return out
+
+
+def _write_frame(df: "pd.DataFrame", fmt: str, output: Path) -> None:
+    if fmt == "csv":
+        df.to_csv(output, index=False)
+        return
+    try:
+        df.to_parquet(output, index=False)
+    except ImportError as exc:
+        raise StoreError(f"{output}: parquet export needs pyarrow; pip install 'codecbench[parquet]'") from exc
 
 
 def _json_value(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -63,6 +64,11 @@ def build_manifest(suite: Suite, *, device: str, jobs: int, alignment: dict[str,
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".part")
+    """Write ``data`` as JSON to ``path`` so readers see the old or the new file, never half of one.
+
+    The temporary name carries the pid: shard tasks of one run directory write the manifest
+    concurrently, and a shared ``.part`` name would let one rename another's file.
+    """
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from codecbench.errors import StorageError
@@ -34,6 +34,16 @@ def safe_relative_path(item_id: str, suffix: str = "") -> Path:
         parts = ["item"]
     safe = [safe_component(p) for p in parts]
     return Path(*safe[:-1], safe[-1] + suffix)
+
+
+def climbs_out(item_id: str) -> bool:
+    """True when an utterance id could leave the folder it names a file in, by its text alone.
+
+    Ids are relative POSIX paths: empty ids, NUL, backslashes, absolute paths, drive letters
+    and ``..`` components are refused (lexically, without resolving links: files may be symlinks).
+    """
+    return (not item_id or "\0" in item_id or "\\" in item_id or PurePosixPath(item_id).is_absolute()
+            or bool(PureWindowsPath(item_id).drive) or ".." in PurePosixPath(item_id).parts)
 
 
 def is_within(path: Path, root: Path) -> bool:
@@ -218,3 +228,12 @@ class AllowedRoots:
 
 # Option keys whose values are data folders (or single data files) of a dataset or precomputed codec.
 DATA_ROOT_KEYS = frozenset({"root", "path", "folder", "dir", "data_dir", "audio_dir"})
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (checkpoint hashes go into cache keys)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from importlib import metadata
-from typing import Generic, Iterable, Iterator, TypeVar, Union
+from typing import Generic, Iterator, TypeVar, Union
 
 from codecbench.errors import CodecbenchError
 
@@ -29,24 +29,6 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def reject_unknown_keys(data: Iterable[str], allowed: Iterable[str], where: str, note: str = "",
-                        source: str = "", error: type[Exception] = ValueError) -> None:
-    """Raise ``error`` naming the first key of ``data`` not in ``allowed``.
-
-    ``where`` is the section's key path (``"model"``, ``"train.extra.distill"``, ``""`` for the
-    top level) and ``source`` the file it came from; the message is one line:
-    ``source: unknown key 'model.x' (did you mean 'y'?); allowed: a, b<note>``, the same shape as
-    suite errors.
-    """
-    names = sorted(str(a) for a in allowed)
-    for key in data:
-        if key not in names:
-            path = f"{where}.{key}" if where else str(key)
-            prefix = f"{source}: " if source else ""
-            raise error(f"{prefix}unknown key '{path}'{did_you_mean(str(key), names)}; "
-                        f"allowed: {', '.join(names)}{note}")
 
 
 def import_target(target: str) -> object:

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from codecbench.codebooks import CodeCounts, ConditionCodebooks, condition_stats
 from codecbench.store import ResultStore
 
 if TYPE_CHECKING:  # pandas loads only when a table is built: a rerun with nothing to do never needs it
@@ -19,8 +20,11 @@ MANIFEST_NAME = "manifest.json"
 KEY_COLUMNS = ["dataset", "utterance", "codec", "bitrate"]
 TAIL_COLUMNS = ["encode_rtf", "decode_rtf", "duration_s", "status", "error", "n_failures", "failure_reasons"]
 ALIGNMENT_COLUMNS = ["lag_samples", "lag_at_bound", "trimmed_reference_samples", "trimmed_degraded_samples"]
-CODING_COLUMNS = ["coding_sample_rate", "coding_channels", "input_channels", "decoded_channels", "decoded_sha256"]
+CODING_COLUMNS = ["coding_sample_rate", "coding_channels", "input_channels", "decoded_channels", "decoded_sha256",
+                  "payload_kind"]
 PATH_COLUMNS = ["reference_path", "decoded_path", "decoded_sample_rate", "adapter"]
+#: Condition label of the non-intrusive metrics scored on the references (a reserved codec name).
+REFERENCE_LABEL = "reference"
 
 
 def condition_label(codec: str, bitrate: Optional[float]) -> str:
@@ -28,6 +32,38 @@ def condition_label(codec: str, bitrate: Optional[float]) -> str:
     if bitrate is None or (isinstance(bitrate, float) and math.isnan(bitrate)):
         return codec
     return f"{codec}_{bitrate:g}"
+
+
+#: What ``measured_kbps`` is for a codec whose payload is a code array (the PyTorch adapters): the
+#: size of the codes, not of a coded bitstream. Byte-stream codecs (Opus, MP3, AAC) are measured
+#: from the bytes they emit.
+NOMINAL_RATE_NOTE = ("nominal payload rate of the code array: codes x log2(codebook size) / duration, "
+                     "with no entropy coding, container or side information")
+
+
+def nominal_rate_labels(manifest: dict[str, Any]) -> list[str]:
+    """Condition labels (``EnCodec_6``) whose ``measured_kbps`` is a nominal payload rate.
+
+    Read from the manifest's ``codec_points`` (``payload: "codes"``); empty for runs recorded
+    before the manifest said so.
+    """
+    return [p["label"] for p in manifest.get("codec_points", []) if p.get("payload") == "codes"]
+
+
+#: What ``measured_kbps`` is for a row whose payload was a code array (``payload_kind == "codes"``:
+#: the PyTorch adapters, the README's mu-law example): the size of the codes, not of a coded
+#: bitstream. Byte-stream codecs (Opus, MP3, AAC) are measured from the bytes they emit.
+NOMINAL_RATE_NOTE = ("nominal payload rate of the code array (codes x log2(codebook size) / duration; "
+                     "no entropy coding, container or side information)")
+
+
+def nominal_rate_conditions(frame: pd.DataFrame) -> list[str]:
+    """Condition labels (``EnCodec_6``) of ``frame`` whose ``measured_kbps`` is a nominal payload rate."""
+    if "payload_kind" not in frame or frame.empty:
+        return []
+    codes = frame[frame["payload_kind"] == "codes"]
+    labels = [condition_label(str(c), b) for c, b in zip(codes["codec"], codes["bitrate"])]
+    return list(dict.fromkeys(labels))
 
 
 def load_manifest(run_dir: Path | str) -> dict[str, Any]:
@@ -60,7 +96,9 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> "pd.DataFr
     for this row, plus one if the row itself failed or was skipped), ``failure_reasons``
     (JSON object metric -> reason), the alignment columns (``lag_samples, lag_at_bound,
     trimmed_reference_samples, trimmed_degraded_samples``) and what was coded
-    (``coding_sample_rate, coding_channels, input_channels, decoded_channels, decoded_sha256``).
+    (``coding_sample_rate, coding_channels, input_channels, decoded_channels, decoded_sha256``,
+    ``payload_kind``: ``"codes"`` where ``measured_kbps`` is the nominal payload rate of a code
+    array, see :data:`NOMINAL_RATE_NOTE`; ``"bytes"`` for a byte stream).
     Metrics stored but no longer in the suite are kept in the store and left out here.
     With ``include_paths`` the absolute reference and decoded audio paths, decoded sample rate
     and adapter name are added.
@@ -100,6 +138,55 @@ def load_results(run_dir: Path | str, include_paths: bool = False) -> "pd.DataFr
 
     df = pd.DataFrame.from_records(records, columns=columns)
     return _suite_order(df, load_manifest(run_dir).get("suite", {}))
+
+
+def load_reference(run_dir: Path | str, metrics: Optional[list[str]] = None) -> "pd.DataFrame":
+    """Non-intrusive metrics scored on the references: one row per dataset x utterance.
+
+    Columns: ``dataset, utterance``, then one column per metric of ``metrics`` (default: the
+    run's metric columns) that has any stored reference score, NaN where it could not be
+    computed. Empty (with just the key columns) for runs without non-intrusive metrics.
+    """
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    with ResultStore.open_existing(run_dir) as store:
+        refs = store.reference_rows()
+    wanted = metrics if metrics is not None else metric_names(run_dir)
+    stored = {r["metric"] for r in refs}
+    columns = [m for m in wanted if m in stored]
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    for ref in refs:
+        if ref["metric"] in columns:
+            record = records.setdefault((ref["dataset"], ref["utterance"]),
+                                        {"dataset": ref["dataset"], "utterance": ref["utterance"]})
+            record[ref["metric"]] = ref["value"]
+    return pd.DataFrame.from_records(list(records.values()), columns=["dataset", "utterance", *columns])
+def load_codebooks(run_dir: Path | str) -> list[ConditionCodebooks]:
+    """Codebook statistics per dataset x codec point, summed over its ok rows that carry code counts.
+
+    Each stored row holds its own histogram once (keyed like the row), so resumed and merged
+    runs aggregate every utterance exactly once. Conditions come in the suite's order; codecs
+    without code-array payloads (classic codecs, identity) have none.
+    """
+    run_dir = Path(run_dir)
+    with ResultStore.open_existing(run_dir) as store:
+        rows = store.rows(codebooks=True)
+    groups: dict[tuple[str, str, Optional[float]], list[CodeCounts]] = {}
+    for row in rows:
+        if row["status"] == "ok" and row["codebooks"] is not None:
+            groups.setdefault((row["dataset"], row["codec"], row["bitrate"]), []).append(row["codebooks"])
+    suite = load_manifest(run_dir).get("suite", {})
+    datasets = {d["name"]: i for i, d in enumerate(suite.get("datasets", []))}
+    codecs = {c["name"]: i for i, c in enumerate(suite.get("codecs", []))}
+    order = sorted(groups, key=lambda k: (datasets.get(k[0], len(datasets)), codecs.get(k[1], len(codecs)),
+                                          -1.0 if k[2] is None else k[2]))
+    out = []
+    for dataset, codec, bitrate in order:
+        stats = condition_stats(dataset, codec, bitrate, condition_label(codec, bitrate), groups[(dataset, codec, bitrate)])
+        if stats is not None:
+            out.append(stats)
+    return out
 
 
 def _suite_order(df: "pd.DataFrame", suite: dict[str, Any]) -> "pd.DataFrame":

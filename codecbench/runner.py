@@ -10,6 +10,10 @@ A rerun does only what is missing: rows never stored, rows whose codec or input 
 rows (an item that crashed its worker twice is not retried), rows skipped for a reason that no
 longer holds, and metrics that are new or whose identity changed — the latter scored from the
 cached decoded audio without touching the other metrics. With nothing to do, no worker starts.
+Non-intrusive metrics (``MetricInfo.intrusive`` false) are also scored once per utterance on the
+reference itself (the pair reference/reference, aligned and resampled exactly like a decoded
+signal), into the store's ``reference_scores`` table: the ceiling the report shows. They are
+redone only when the metric identity or the reference's content hash changes.
 A lock on the results database keeps a second process from running the same run directory.
 """
 
@@ -33,7 +37,7 @@ import numpy as np
 
 from codecbench.audio import AudioError, save_audio
 from codecbench.codec_worker import AdapterCrash, AdapterTimeout, CodecWorker, WorkerSpec
-from codecbench.errors import CodecbenchError, NothingScoredError
+from codecbench.errors import CodecbenchError, NothingScoredError, StorageError
 from codecbench.lock import RunLock
 from codecbench.manifest import build_manifest, write_json_atomic
 from codecbench.paths import safe_component, safe_relative_path
@@ -88,8 +92,24 @@ class RunSummary:
     skipped: int = 0
     metrics_added: int = 0  # rows that only gained new metrics
     not_retried: int = 0  # failed rows that crashed their worker too often to retry
+    references: int = 0  # utterances whose reference was scored by the non-intrusive metrics
     stored_ok: int = 0  # ok rows in the store after the run (all of it, not just this run)
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A plan slice against its store: rows planned, stored (any status), still to do, stored as failed."""
+
+    planned: int
+    stored: int
+    todo: int
+    failed: int
+
+
+def shard_db_name(shard: Shard) -> str:
+    """The database file of one ``--shard K/N`` slice inside its run directory."""
+    return f"results.shard-{shard.tag}.sqlite"
 
 
 def default_jobs() -> int:
@@ -137,11 +157,16 @@ def _init_worker(specs: list[tuple[str, dict[str, Any]]], parent: int) -> None:
 
 
 def score_job(specs: list[tuple[str, dict[str, Any]]], reference: np.ndarray, ref_rate: int,
-              degraded: np.ndarray, deg_rate: int) -> tuple[dict[str, tuple[float, Optional[str]]], dict[str, Any]]:
-    """Score one pair with ``specs`` (instances cached per process); returns scores and alignment columns."""
+              degraded: np.ndarray, deg_rate: int, transcript: Optional[str] = None,
+              ) -> tuple[dict[str, tuple[float, Optional[str]]], dict[str, Any]]:
+    """Score one pair with ``specs`` (instances cached per process); returns scores and alignment columns.
+
+    ``transcript``: the utterance's transcript, for metrics that declare ``needs_transcript``.
+    """
+    from codecbench.metrics import PairContext
     from codecbench.scoring import score_pair
 
-    scores = score_pair(reference, ref_rate, degraded, deg_rate, specs)
+    scores = score_pair(reference, ref_rate, degraded, deg_rate, specs, context=PairContext(transcript))
     values = {name: (r.value, r.reason) for name, r in scores.results.items()}
     return values, alignment_columns(scores.alignment)
 
@@ -166,12 +191,17 @@ def metric_digest(identity: dict[str, Any]) -> str:
 # -- the run --------------------------------------------------------------------------------
 @dataclass
 class _Work:
-    """One row to do: a full codec + metrics pass, or only the metrics in ``specs``."""
+    """One row to do: a full codec + metrics pass, or only the metrics in ``specs``.
+
+    ``reference`` work scores the reference of ``row.utterance`` on its own (no codec).
+    """
 
     row: PlanRow
     specs: list[tuple[str, dict[str, Any]]]
     full: bool
     crashes: int = 0
+    reference: bool = False
+    content_hash: Optional[str] = None
 
 
 def _route(item: _Work) -> str:
@@ -262,9 +292,11 @@ class Runner:
 
     def __init__(self, suite: Suite, out: Optional[Path] = None, jobs: Optional[int] = None,
                  device: Optional[str] = None, shard: Optional[Shard] = None, progress: bool = True,
-                 log: Log = _stderr, wait: bool = False, retry_crashed: bool = False) -> None:
+                 log: Log = _stderr, wait: bool = False, retry_crashed: bool = False,
+                 db_dir: Optional[Path] = None) -> None:
         self.suite = suite
         self.run_dir = suite.output_dir(out)
+        self.db_dir = db_dir or self.run_dir  # node-local disk for a cluster task's shard database
         self.cache_dir = Path(suite.cache) if suite.cache else self.run_dir / "cache"
         self.jobs = jobs or suite.jobs or default_jobs()
         self.device = device or suite.device
@@ -280,11 +312,14 @@ class Runner:
         self.metric_columns = [metric.label() for metric in self.metrics]
         self.metric_digests = {label: metric_digest(metric.identity())
                                for label, metric in zip(self.metric_columns, self.metrics)}
+        # (spec, label) of the metrics that can score a reference on its own
+        self.reference_specs = [(spec, label) for spec, label, metric in
+                                zip(self.metric_specs, self.metric_columns, self.metrics) if not metric.info.intrusive]
         self._logged: set[Optional[str]] = set()
 
     @property
     def db_name(self) -> str:
-        return DB_NAME if self.shard is None else f"results.shard-{self.shard.tag}.sqlite"
+        return DB_NAME if self.shard is None else shard_db_name(self.shard)
 
     def _open_store(self) -> ResultStore:
         try:
@@ -295,7 +330,7 @@ class Runner:
         except OSError as exc:
             raise StoreError(f"{self.run_dir}: output directory is not writable ({exc.strerror}); "
                              "choose another --out") from None
-        return ResultStore.open(self.run_dir, self.db_name)
+        return ResultStore.open(self.db_dir, self.db_name)
 
     def _write_manifest(self, store: ResultStore, skipped_inputs: list[str]) -> None:
         from codecbench.alignment import AlignmentPolicy
@@ -349,6 +384,22 @@ class Runner:
             store.close()
         return summary
 
+    def slice_progress(self, points: list[CodecPoint]) -> "RunProgress":
+        """What the store holds of this runner's plan slice and what a run would still do; runs nothing.
+
+        ``points`` come from :func:`build_points` (built once for all shards of a launcher).
+        """
+        plan = build_plan(self.suite, points, self.shard)
+        path = self.db_dir / self.db_name
+        if not path.is_file():
+            return RunProgress(len(plan.rows), 0, len(plan.rows), 0)
+        with ResultStore(path, readonly=True) as store:
+            work = self._todo(plan.rows, store)[0]
+            states = store.row_states()
+        planned = {row.item_key for row in plan.rows}
+        failed = sum(1 for key, (status, _, _) in states.items() if key in planned and status == "failed")
+        return RunProgress(len(plan.rows), len(planned & set(states)), len(work), failed)
+
     # -- what is left to do -------------------------------------------------------------------
     def _todo(self, rows: list[PlanRow], store: ResultStore) -> tuple[list[_Work], RunSummary]:
         states = store.row_states()
@@ -391,10 +442,34 @@ class Runner:
         work.sort(key=lambda w: order.get(id(w.row.point), 0))  # point-major: one codec worker alive at a time
         summary = RunSummary(self.run_dir, len(rows), len(rows) - len(work) - not_retried)
         summary.not_retried = not_retried
+        work[:0] = self._reference_todo(rows, store)  # first: they need no codec worker
         if not_retried:
             self.log(f"note: {not_retried} failed rows crashed their codec worker {MAX_CRASHES} times and are "
                      "not retried; pass --retry-crashed to try them again")
         return work, summary
+
+    def _reference_todo(self, rows: list[PlanRow], store: ResultStore) -> list[_Work]:
+        """One work item per planned utterance whose reference lacks a current non-intrusive score."""
+        if not self.reference_specs:
+            return []
+        stored = store.reference_states()
+        work: list[_Work] = []
+        seen: set[tuple[str, str]] = set()
+        for row in rows:
+            key = (row.dataset, row.utterance.id)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                content: Optional[str] = row.utterance.content_hash()
+            except AudioError:
+                content = None  # unreadable: the codec rows report it; scoring will fail the same way
+            have = stored.get(key, {})
+            missing = [spec for spec, label in self.reference_specs
+                       if have.get(label) != (self.metric_digests[label], content)]
+            if missing and content is not None:
+                work.append(_Work(row, missing, False, reference=True, content_hash=content))
+        return work
 
     def _row_cache_key(self, row: PlanRow) -> str:
         return cache_key(row.point.identity_digest, row.utterance.content_hash())
@@ -505,6 +580,9 @@ class Runner:
         if isinstance(reference, Exception):
             result.status, result.error = "failed", str(reference)
             return result, None
+        if item.reference:  # the reference scored against itself: no codec involved
+            audio, rate, _ = reference
+            return result, (audio, rate, audio, rate, _transcript(row))
         audio, rate, result.reference_path = reference
         result.duration_s = audio.shape[1] / rate
         if point.unavailable or point.codec is None:
@@ -525,6 +603,8 @@ class Runner:
                                                           point.entry.timeout_s)
             try:
                 out = worker.transcode(audio, rate, row.utterance, self.cache_dir, key)
+            except StorageError:  # a full disk is not the item's fault: stop, the rerun resumes
+                raise
             except AdapterCrash as exc:
                 result.crashes += 1
                 if result.crashes < MAX_CRASHES:
@@ -540,7 +620,7 @@ class Runner:
                 result.status, result.error = "failed", f"{row.utterance.id}: {message}"
                 return result, None
         self._fill_codec_columns(result, out, key)
-        return result, (audio, rate, out.audio, out.sample_rate)
+        return result, (audio, rate, out.audio, out.sample_rate, _transcript(row))
 
     def _fill_codec_columns(self, result: ItemResult, out: Transcoded, key: str) -> None:
         result.cache_key = key
@@ -548,7 +628,8 @@ class Runner:
         result.decoded_sample_rate = out.sample_rate
         result.coding_sample_rate, result.coding_channels = out.coding_sample_rate, out.coding_channels
         result.input_channels, result.decoded_channels = out.input_channels, int(out.audio.shape[0])
-        result.decoded_sha256 = out.decoded_sha256
+        result.decoded_sha256, result.payload_kind = out.decoded_sha256, out.payload_kind
+        result.codebooks = out.codebooks
         try:
             result.decoded_path = str(out.path.resolve().relative_to(self.run_dir.resolve()))
         except ValueError:
@@ -557,6 +638,15 @@ class Runner:
     def _store(self, store: ResultStore, result: ItemResult, item: _Work, columns: dict[str, Any],
                summary: RunSummary, log: Log) -> None:
         result.identities = {label: self.metric_digests[label] for label in self.metric_columns}
+        if item.reference:
+            if result.status == "ok":
+                store.write_reference(result.dataset, result.utterance, item.content_hash, result.scores,
+                                      result.identities)
+                summary.references += 1
+            elif result.error not in self._logged:  # retried by the next run (nothing was stored)
+                self._logged.add(result.error)
+                log(f"warning: {result.dataset}: reference scores of {result.utterance}: {result.error}")
+            return
         if not item.full and result.status == "ok":
             store.add_scores(result.item_key, result.scores, result.identities)
             summary.metrics_added += 1
@@ -573,6 +663,12 @@ class Runner:
                 log(f"error: {result.dataset}: {result.error}")
         else:
             summary.skipped += 1
+
+
+def _transcript(row: PlanRow) -> Optional[str]:
+    """The dataset's transcript of the row's utterance (``metadata["transcript"]``), if it has one."""
+    text = row.utterance.metadata.get("transcript")
+    return str(text) if text is not None and str(text).strip() else None
 
 
 def _worker_spec(point: CodecPoint, device: str) -> WorkerSpec:
@@ -607,6 +703,6 @@ def _prepare_kernels(log: Log) -> None:
 
 def run_suite(suite: Suite, out: Optional[Path] = None, jobs: Optional[int] = None, device: Optional[str] = None,
               shard: Optional[Shard] = None, progress: bool = True, log: Log = _stderr, wait: bool = False,
-              retry_crashed: bool = False) -> RunSummary:
+              retry_crashed: bool = False, db_dir: Optional[Path] = None) -> RunSummary:
     """Run ``suite`` (resuming whatever its run directory already holds)."""
-    return Runner(suite, out, jobs, device, shard, progress, log, wait, retry_crashed).run()
+    return Runner(suite, out, jobs, device, shard, progress, log, wait, retry_crashed, db_dir).run()

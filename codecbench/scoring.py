@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import sys
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ import numpy as np
 
 from codecbench.errors import MetricStageError
 from codecbench.alignment import AlignmentInfo, AlignmentPolicy, align_pair
-from codecbench.metrics import METRICS, Metric, MetricUnavailable
-from codecbench.metrics.checks import too_short
+from codecbench.metrics import METRICS, Metric, MetricUnavailable, PairContext
+from codecbench.metrics.checks import THREADS_VARIABLE, too_short
 from codecbench.audio import array_digest
 from codecbench.reference_states import ReferenceStates
 
@@ -135,7 +136,7 @@ def _resolve(metrics: Sequence[Union[Metric, str, MetricSpec]]) -> list[Metric]:
 
 def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr: int,
                metrics: Sequence[Union[Metric, str, MetricSpec]],
-               policy: Optional[AlignmentPolicy] = None) -> PairScores:
+               policy: Optional[AlignmentPolicy] = None, context: Optional[PairContext] = None) -> PairScores:
     """Align a pair once (see :mod:`codecbench.alignment`) and score it with every metric.
 
     Args:
@@ -143,6 +144,8 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
         degraded: ``[C, T]`` float codec output at ``deg_sr`` (any channel count and length).
         metrics: metric objects, or ``name`` / ``(name, options)`` specs resolved per process.
         policy: alignment policy (default :class:`AlignmentPolicy()`).
+        context: what else is known about the pair (the utterance's transcript), passed to
+            :meth:`Metric.score`; default: nothing.
 
     Returns:
         :class:`PairScores`; every metric has a result (NaN + reason when unavailable).
@@ -171,11 +174,12 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
     seconds = {"alignment": time.perf_counter() - start}
     results: dict[str, MetricResult] = {}
     segments: dict[int, bytes] = {}  # digest of the aligned reference per rate, shared by its metrics
+    context = context or PairContext()
     for metric, label in zip(resolved, labels, strict=False):
         rate = int(metric.info.sample_rate or ref_sr)
         ref, deg = prepared[rate]
         start = time.perf_counter()
-        results[label] = _score_one(metric, ref, deg, rate, source, segments)
+        results[label] = _score_one(metric, ref, deg, rate, context, source, segments)
         seconds[label] = time.perf_counter() - start
     return PairScores(results, info, seconds)
 
@@ -199,7 +203,7 @@ def _metric_key(metric: Metric) -> tuple:
     return _METRIC_KEYS[metric]
 
 
-def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int,
+def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int, context: PairContext,
                source: Optional[bytes] = None, segments: Optional[dict[int, bytes]] = None) -> MetricResult:
     try:
         if len(reference) < metric.info.min_seconds * rate:
@@ -211,7 +215,7 @@ def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate
             state = reference_states().state(metric, _metric_key(metric), rate, source, reference, segments[rate])
             value = float(metric.compute_prepared(state, degraded, rate))
         else:
-            value = float(metric.compute(reference, degraded, rate))
+            value = float(metric.score(reference, degraded, rate, context))
     except MetricUnavailable as exc:
         return MetricResult(math.nan, str(exc).strip().splitlines()[0] if str(exc).strip() else "unavailable")
     except Exception as exc:  # a metric bug or library failure must not abort the run
@@ -227,10 +231,17 @@ def init_worker(specs: Sequence[Union[str, MetricSpec]] = (), threads: Optional[
 
     Args:
         specs: metrics the worker will score (built into the per-process cache).
-        threads: numba threads per worker (ViSQOL's kernels); ``None`` leaves numba's default.
+        threads: threads per worker for numba (ViSQOL's kernels), onnxruntime (DNSMOS) and torch
+            (speaker embeddings); ``None`` leaves the libraries' defaults.
         warm_up: score one short synthetic pair so compilation and model loading happen now.
     """
     if threads is not None:
+        # Model backends: onnxruntime reads worker_threads(); torch reads OMP_NUM_THREADS when it
+        # is first imported (after this, in a spawned worker) and set_num_threads when already loaded.
+        os.environ[THREADS_VARIABLE] = str(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
         # Before numba's first import the variable is enough; after it (a forked worker, or an
         # initializer that imported visqol) only set_num_threads works, so do both. BLAS pools
         # are sized when numpy loads, i.e. before this runs: set OMP_NUM_THREADS in the parent

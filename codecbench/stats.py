@@ -364,6 +364,26 @@ def compare(sub: pd.DataFrame, metric: str, settings: CISettings, all_items: boo
                       tuple(losses), paired, unpaired, n_failed, kept, settings.method)
 
 
+def reference_estimate(reference: pd.DataFrame, comparison: Comparison, settings: CISettings) -> Optional[Estimate]:
+    """Mean (with CI) of a non-intrusive metric on the references, over the comparison's utterances.
+
+    ``reference`` holds ``dataset, utterance`` and one column per metric (see
+    :func:`codecbench.results.load_reference`). The mean is over the utterances every condition
+    scored (``comparison.utterances``), so the ceiling sits on the same items as the codec rows;
+    when no utterance is shared it is over every reference of the dataset. ``None`` when the
+    metric has no reference scores for this dataset.
+    """
+    if comparison.metric not in reference.columns:
+        return None
+    sub = reference[reference["dataset"] == comparison.dataset]
+    if sub.empty:
+        return None
+    values = pd.to_numeric(sub[comparison.metric], errors="coerce").groupby(sub["utterance"]).mean()
+    if comparison.utterances:
+        values = values.reindex(list(comparison.utterances))
+    return estimate(values.to_numpy(dtype=np.float64), settings)
+
+
 # -- duplicate outputs ------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ together with all its metric scores, so a crash or Ctrl-C can lose at most the r
 never leaves half a row behind. Rows are keyed by their plan identity, so a rerun replaces rather
 than duplicates. Each score carries the digest of the metric identity that produced it, so a
 rerun adds a new metric (or recomputes a changed one) without touching the others.
+Non-intrusive metrics scored on the references live in ``reference_scores``, keyed by
+(dataset, utterance, metric), written and merged the same idempotent way.
 
 SQLite failures never escape as tracebacks: a full disk, a read-only or corrupt database become a
 :class:`StoreError` saying what to do. Readers (summary, export, report) open the database
@@ -23,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from codecbench.codebooks import CodeCounts
 from codecbench.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "results.sqlite"
 
 _SCHEMA = """
@@ -58,7 +61,8 @@ CREATE TABLE IF NOT EXISTS items (
     input_channels INTEGER,
     decoded_channels INTEGER,
     decoded_sha256 TEXT,
-    crashes INTEGER NOT NULL DEFAULT 0
+    crashes INTEGER NOT NULL DEFAULT 0,
+    payload_kind TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     item_key TEXT NOT NULL REFERENCES items(item_key) ON DELETE CASCADE,
@@ -68,6 +72,27 @@ CREATE TABLE IF NOT EXISTS scores (
     identity TEXT,
     PRIMARY KEY (item_key, metric)
 );
+CREATE TABLE IF NOT EXISTS codebook_counts (
+    item_key TEXT PRIMARY KEY REFERENCES items(item_key) ON DELETE CASCADE,
+    counts TEXT NOT NULL
+);
+"""
+
+# Non-intrusive metrics scored on the reference itself: the ceiling a codec is read against.
+# Keyed by utterance, not by plan row, so every codec point shares one value and neither a
+# resume nor a merge of shards can duplicate it. ``content_hash`` is the scored input's digest.
+_REFERENCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reference_scores (
+    dataset TEXT NOT NULL,
+    utterance TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    reason TEXT,
+    identity TEXT,
+    content_hash TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (dataset, utterance, metric)
+);
 """
 
 
@@ -75,6 +100,7 @@ _V2_ITEM_COLUMNS = {
     "lag_at_bound": "INTEGER", "trimmed_reference_samples": "INTEGER", "trimmed_degraded_samples": "INTEGER",
     "coding_sample_rate": "INTEGER", "coding_channels": "INTEGER", "input_channels": "INTEGER",
     "decoded_channels": "INTEGER", "decoded_sha256": "TEXT", "crashes": "INTEGER NOT NULL DEFAULT 0",
+    "payload_kind": "TEXT",
 }
 ITEM_COLUMNS = ["item_key", "dataset", "utterance", "codec", "adapter", "bitrate", "status", "error",
                 "measured_kbps", "encode_rtf", "decode_rtf", "duration_s", "reference_path", "decoded_path",
@@ -115,10 +141,14 @@ class ItemResult:
     decoded_channels: Optional[int] = None
     decoded_sha256: Optional[str] = None
     crashes: int = 0
+    # "codes": measured_kbps is the nominal payload rate of a code array; "bytes": of a byte stream
+    payload_kind: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, tuple[float, Optional[str]]] = field(default_factory=dict)
     # metric label -> identity digest of the metric that produced the score
     identities: dict[str, str] = field(default_factory=dict)
+    # histogram of the payload's codes (code-array payloads only); stored in ``codebook_counts``
+    codebooks: Optional[CodeCounts] = None
 
 
 def _nullable(value: Any) -> Any:
@@ -162,6 +192,7 @@ class ResultStore:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 self._conn.executescript(_SCHEMA)
+                self._conn.executescript(_REFERENCE_SCHEMA)
                 self._migrate()
             self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             version = self.get_meta("schema_version")
@@ -184,7 +215,12 @@ class ResultStore:
             return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
 
     def _migrate(self) -> None:
-        """Bring a schema-1 database up to date in place (new nullable columns only)."""
+        """Bring an older database up to date in place.
+
+        Schema 2 added nullable item columns and ``scores.identity``; schema 3 added the
+        ``codebook_counts`` table (created by ``_SCHEMA``'s ``IF NOT EXISTS``; rows stored before
+        it simply have no counts).
+        """
         have = {row[1] for row in self._conn.execute("PRAGMA table_info(items)")}
         for name, kind in _V2_ITEM_COLUMNS.items():
             if name not in have:
@@ -267,9 +303,13 @@ class ResultStore:
         values += [json.dumps(result.metadata, sort_keys=True, default=str), time.time()]
         with self.transaction() as conn:
             conn.execute("DELETE FROM scores WHERE item_key = ?", (result.item_key,))
+            conn.execute("DELETE FROM codebook_counts WHERE item_key = ?", (result.item_key,))
             conn.execute(f"INSERT OR REPLACE INTO items({', '.join(columns)}) "
                          f"VALUES ({', '.join('?' * len(columns))})", values)
             self._insert_scores(conn, result.item_key, result.scores, result.identities)
+            if result.codebooks is not None:
+                conn.execute("INSERT INTO codebook_counts(item_key, counts) VALUES (?, ?)",
+                             (result.item_key, result.codebooks.to_json()))
 
     @staticmethod
     def _insert_scores(conn: sqlite3.Connection, item_key: str, scores: dict[str, tuple[float, Optional[str]]],
@@ -316,8 +356,12 @@ class ResultStore:
                 out.setdefault(key, {})[metric] = identity
         return out
 
-    def rows(self) -> list[dict[str, Any]]:
-        """All items as dicts with a ``scores`` entry: metric -> (value, reason)."""
+    def rows(self, codebooks: bool = False) -> list[dict[str, Any]]:
+        """All items as dicts with a ``scores`` entry: metric -> (value, reason).
+
+        ``codebooks``: also a ``codebooks`` entry, the row's :class:`CodeCounts` or None (parsing
+        them costs time, so only merge and the codebook statistics ask).
+        """
         cur = self._conn.execute("SELECT * FROM items ORDER BY dataset, codec, bitrate, utterance")
         names = [d[0] for d in cur.description]
         items = [dict(zip(names, row)) for row in cur.fetchall()]
@@ -328,7 +372,10 @@ class ResultStore:
             scores.setdefault(key, {})[metric] = (math.nan if value is None else value, reason)
             if identity and "#" not in metric:
                 identities.setdefault(key, {})[metric] = identity
+        counts = self.codebook_counts() if codebooks else {}
         for item in items:
+            if codebooks:
+                item["codebooks"] = counts.get(item["item_key"])
             item["metadata"] = json.loads(item["metadata"] or "{}")
             item["scores"] = scores.get(item["item_key"], {})
             item["identities"] = identities.get(item["item_key"], {})
@@ -336,13 +383,70 @@ class ResultStore:
                 item["lag_at_bound"] = bool(item["lag_at_bound"])
         return items
 
+    # -- reference scores (non-intrusive metrics on the reference) -----------------------------
+    def _has_reference_table(self) -> bool:
+        """False for a read-only database written before reference scores existed."""
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reference_scores'"
+                                  ).fetchone() is not None
+
+    def write_reference(self, dataset: str, utterance: str, content_hash: Optional[str],
+                        scores: dict[str, tuple[float, Optional[str]]], identities: dict[str, str]) -> None:
+        """Insert or replace the reference scores of one utterance (one transaction)."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO reference_scores(dataset, utterance, metric, value, reason, "
+                             "identity, content_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [(dataset, utterance, name, _nullable(float(v)), reason, identities.get(name),
+                               content_hash, now) for name, (v, reason) in sorted(scores.items())])
+
+    def reference_states(self) -> dict[tuple[str, str], dict[str, tuple[Optional[str], Optional[str]]]]:
+        """(dataset, utterance) -> {metric label: (identity digest, content hash)} (what a resume compares)."""
+        out: dict[tuple[str, str], dict[str, tuple[Optional[str], Optional[str]]]] = {}
+        if not self._has_reference_table():
+            return out
+        for dataset, utt, metric, identity, content in self._conn.execute(
+                "SELECT dataset, utterance, metric, identity, content_hash FROM reference_scores"):
+            out.setdefault((dataset, utt), {})[metric] = (identity, content)
+        return out
+
+    def reference_rows(self) -> list[dict[str, Any]]:
+        """Every stored reference score as a dict (dataset, utterance, metric, value, reason, identity, content_hash)."""
+        if not self._has_reference_table():
+            return []
+        cur = self._conn.execute("SELECT dataset, utterance, metric, value, reason, identity, content_hash "
+                                 "FROM reference_scores ORDER BY dataset, utterance, metric")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        for row in rows:
+            row["value"] = math.nan if row["value"] is None else float(row["value"])
+        return rows
+
+    def update_span(self) -> tuple[Optional[float], Optional[float]]:
+        """(first, last) ``updated_at`` of the stored rows, Unix seconds; (None, None) when empty."""
+        first, last = self._conn.execute("SELECT MIN(updated_at), MAX(updated_at) FROM items").fetchone()
+        return first, last
+
+    def codebook_counts(self) -> dict[str, CodeCounts]:
+        """item_key -> code histogram of every row that has one (none in pre-schema-3 databases)."""
+        present = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codebook_counts'")
+        if present.fetchone() is None:  # an older database opened read-only: never migrated
+            return {}
+        out = {}
+        for key, text in self._conn.execute("SELECT item_key, counts FROM codebook_counts"):
+            try:
+                out[key] = CodeCounts.from_json(text)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreError(f"{self.path}: damaged code counts of row {key} ({exc}); move the database "
+                                 "aside and rerun: decoded audio and its code counts in the cache are reused") from None
+        return out
+
     def merge_from(self, other: "ResultStore", relocate: Optional[Path] = None) -> int:
         """Copy every row of ``other`` into this store (replacing same keys); returns rows copied.
 
         ``relocate``: the other store's run dir, when it differs from ours, so its relative
         audio paths are rewritten as absolute ones that stay valid from here.
         """
-        items = other.rows()
+        items = other.rows(codebooks=True)
         fields = set(ItemResult.__dataclass_fields__)
         for row in items:
             if relocate is not None:
@@ -350,4 +454,39 @@ class ResultStore:
                     if row[col] and not Path(row[col]).is_absolute():
                         row[col] = str(relocate / row[col])
             self.write(ItemResult(**{k: v for k, v in row.items() if k in fields}))
+        by_utterance: dict[tuple[str, str, Optional[str]], list[dict[str, Any]]] = {}
+        for ref in other.reference_rows():
+            by_utterance.setdefault((ref["dataset"], ref["utterance"], ref["content_hash"]), []).append(ref)
+        for (dataset, utterance, content), refs in by_utterance.items():
+            self.write_reference(dataset, utterance, content, {r["metric"]: (r["value"], r["reason"]) for r in refs},
+                                 {r["metric"]: r["identity"] for r in refs if r["identity"]})
         return len(items)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy the SQLite database ``source`` (WAL included) to ``target``, replacing it atomically.
+
+    Used for a cluster task's shard database on node-local disk: SQLite's online backup reads a
+    consistent snapshot, and stale ``-wal``/``-shm`` files beside ``target`` are removed so they
+    are never replayed onto the new file.
+    """
+    part = target.with_name(target.name + ".part")
+    part.unlink(missing_ok=True)
+    try:
+        src = sqlite3.connect(source, timeout=60.0)
+        try:
+            dst = sqlite3.connect(part)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        for suffix in ("-wal", "-shm"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        part.replace(target)
+    except sqlite3.Error as exc:
+        raise _store_error(source, exc, f"copying to {target}") from None
+    except OSError as exc:
+        raise StoreError(f"{target}: cannot copy the shard database here ({exc.strerror}); "
+                         "free space or fix permissions and rerun") from None

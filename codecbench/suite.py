@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from codecbench.configfile import MAX_CONFIG_BYTES, Locator
+from codecbench.configfile import parse_yaml as _parse_yaml
 from codecbench.errors import ConfigError
 from codecbench.registry import Registry, RegistryError, did_you_mean
 
@@ -59,6 +60,29 @@ class MetricEntry(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class LauncherSection(_Strict):
+    """The suite's ``launcher:`` section: how ``codecbench run --launcher slurm|local`` places its tasks.
+
+    Each task runs one shard of the plan (cut by utterance, so a task loads each model once)
+    into its own shard database. Resources are per task; ``sbatch`` passes extra options
+    through to ``sbatch`` (``{constraint: a100, exclusive: true}``).
+    """
+
+    tasks: Optional[int] = Field(default=None, gt=0)  # default for --tasks
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    time_min: int = Field(default=60, gt=0)  # wall-time limit of each task, minutes
+    cpus_per_task: int = Field(default=1, gt=0)  # also the task's metric workers (--jobs)
+    gpus_per_task: int = Field(default=0, ge=0)
+    mem_gb: Optional[float] = Field(default=None, gt=0)
+    array_parallelism: Optional[int] = Field(default=None, gt=0)  # tasks of the array running at once
+    max_retries: int = Field(default=2, ge=0)  # resubmissions of a failed, cancelled or lost task
+    node_local_dir: Optional[str] = None  # e.g. $TMPDIR: shard database on node-local disk, copied back
+    poll_s: float = Field(default=2.0, gt=0)  # how often the submitting process checks the tasks
+    sbatch: dict[str, Any] = Field(default_factory=dict)
+
+
 class Suite(_Strict):
     """A parsed suite. ``path`` and ``digest`` identify the file it came from."""
 
@@ -72,6 +96,7 @@ class Suite(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     jobs: Optional[int] = Field(default=None, gt=0)
     report: dict[str, Any] = Field(default_factory=dict)
+    launcher: LauncherSection = Field(default_factory=LauncherSection)
     path: Optional[str] = Field(default=None, exclude=True)
     digest: str = Field(default="", exclude=True)
 
@@ -97,82 +122,19 @@ def _safe_name(name: str) -> str:
     return safe_component(name)
 
 
-# -- YAML with line numbers -----------------------------------------------------------------
+# -- YAML with line numbers (codecbench.configfile, the one config reader) ----------------------
 
-MAX_SUITE_BYTES = 1 << 20  # 1 MiB: far above any real suite, far below what makes parsing slow
-MAX_YAML_NODES = 100_000  # nodes after alias expansion (an "alias bomb" expands exponentially)
-
-
-def _line_map(root: yaml.Node, source: str) -> dict[tuple, int]:
-    """Map every key path in a composed YAML tree to its 1-based line number.
-
-    Aliases are walked as the data will be (expanded), with a budget of :data:`MAX_YAML_NODES`,
-    so a file whose aliases expand exponentially is refused instead of taking minutes and memory.
-    """
-    out: dict[tuple, int] = {}
-    budget = MAX_YAML_NODES
-    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
-    while stack:
-        node, path = stack.pop()
-        budget -= 1
-        if budget < 0:
-            raise SuiteError(f"{source}: the YAML expands to more than {MAX_YAML_NODES} nodes (aliases "
-                             "nested too deep?); write the suite out plainly")
-        out.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value
-                out.setdefault(path + (key,), key_node.start_mark.line + 1)
-                stack.append((value_node, path + (key,)))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                stack.append((item, path + (index,)))
-    return out
+MAX_SUITE_BYTES = MAX_CONFIG_BYTES
 
 
-def _format_path(path: tuple) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "<top>"
-
-
-class _Locator:
-    """Turns a key path into ``file:line: key.path`` prefixes."""
-
-    def __init__(self, source: str, lines: dict[tuple, int]) -> None:
-        self.source, self.lines = source, lines
-
-    def __call__(self, path: tuple, message: str) -> SuiteError:
-        probe = tuple(path)
-        while probe not in self.lines and probe:
-            probe = probe[:-1]
-        line = self.lines.get(probe)
-        where = f"{self.source}:{line}" if line else self.source
-        return SuiteError(f"{where}: {_format_path(tuple(path))}: {message}")
+def _locator(source: str, lines: dict[tuple, int]) -> Locator:
+    """Turns a key path into ``file:line: key.path`` SuiteErrors."""
+    return Locator(source, lines, SuiteError)
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """Safe-load YAML once (compose, check size, then construct) with its line map.
-
-    Malformed YAML, oversized files and alias bombs raise a located one-line SuiteError.
-    """
-    if len(text.encode("utf-8", errors="replace")) > MAX_SUITE_BYTES:
-        raise SuiteError(f"{source}: {len(text) // 1024} KiB is too large for a suite (limit "
-                         f"{MAX_SUITE_BYTES // 1024} KiB); list data in a dataset, not in the suite")
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        lines = _line_map(node, source) if node is not None else {}
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SuiteError(f"{where}: malformed YAML ({problem}); fix the syntax") from exc
-    finally:
-        loader.dispose()
-    return data, lines
+    """Safe-load a suite's YAML with its line map (:func:`codecbench.configfile.parse_yaml`)."""
+    return _parse_yaml(text, source, SuiteError, what="suite")
 
 
 # Option keys whose relative values are files or folders: resolved against the suite's folder, so
@@ -213,7 +175,7 @@ def load_suite(path: Union[str, Path]) -> Suite:
 
 def suite_from_text(text: str, source: str = "<suite>") -> Suite:
     data, lines = parse_yaml(text, source)
-    locate = _Locator(source, lines)
+    locate = _locator(source, lines)
     if not isinstance(data, dict):
         raise locate((), "a suite must be a YAML mapping with datasets, codecs and metrics")
     data.setdefault("name", Path(source).stem if source != "<suite>" else "suite")
@@ -232,7 +194,7 @@ def suite_from_text(text: str, source: str = "<suite>") -> Suite:
     return suite
 
 
-def _first_error(exc: ValidationError, locate: _Locator, model: type[BaseModel]) -> SuiteError:
+def _first_error(exc: ValidationError, locate: Locator, model: type[BaseModel]) -> ConfigError:
     # A misspelt key also makes its intended key "missing": report the misspelling first.
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
@@ -275,22 +237,28 @@ def check_options(cls: type, options: dict[str, Any], fixed: tuple[str, ...]) ->
     return None
 
 
-def _check_registry(registry: Registry, name: str, path: tuple, locate: _Locator) -> type:
+def _check_registry(registry: Registry, name: str, path: tuple, locate: Locator) -> type:
     try:
         return registry.get(name)
     except RegistryError as exc:
         raise locate(path, str(exc)) from None
 
 
-def validate_entries(suite: Suite, locate: Optional[_Locator] = None) -> None:
+def validate_entries(suite: Suite, locate: Optional[Locator] = None) -> None:
     """Resolve every registry name and check options against class signatures."""
     from codecbench.codecs import CODECS
     from codecbench.datasets import DATASETS
     from codecbench.metrics import METRICS
 
-    locate = locate or _Locator(suite.path or "<suite>", {})
+    locate = locate or _locator(suite.path or "<suite>", {})
     _unique([d.name for d in suite.datasets], "datasets", locate)
     _unique([c.name for c in suite.codecs], "codecs", locate)
+    from codecbench.results import REFERENCE_LABEL
+
+    for i, codec in enumerate(suite.codecs):
+        if codec.name == REFERENCE_LABEL:
+            raise locate(("codecs", i, "name"), f"codec name '{REFERENCE_LABEL}' is reserved for the scores of the "
+                                                "reference audio; choose another name")
     _unique([f"{m.name} {json.dumps(m.options, sort_keys=True)}" if m.options else m.name
              for m in suite.metrics], "metrics", locate)
     for i, entry in enumerate(suite.datasets):
@@ -325,7 +293,7 @@ def validate_entries(suite: Suite, locate: Optional[_Locator] = None) -> None:
         _validate_anchor(suite, locate)
 
 
-def _unique(names: list[str], key: str, locate: _Locator) -> None:
+def _unique(names: list[str], key: str, locate: Locator) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
         if name in seen:
@@ -333,7 +301,7 @@ def _unique(names: list[str], key: str, locate: _Locator) -> None:
         seen.add(name)
 
 
-def _validate_report(report: dict[str, Any], locate: _Locator) -> None:
+def _validate_report(report: dict[str, Any], locate: Locator) -> None:
     try:
         from codecbench.report.options import ReportOptions
     except ImportError:  # report package not installed in this build
@@ -350,7 +318,7 @@ def _validate_report(report: dict[str, Any], locate: _Locator) -> None:
         raise locate(loc, err["msg"]) from None
 
 
-def _validate_anchor(suite: Suite, locate: _Locator) -> None:
+def _validate_anchor(suite: Suite, locate: Locator) -> None:
     """``report.anchor`` must name a codec, an adapter or one operating point (``Opus_12``)."""
     from codecbench.results import condition_label
 
@@ -375,7 +343,7 @@ def load_codec_entry(path: Union[str, Path]) -> CodecEntry:
     if not path.is_file():
         raise SuiteError(f"{path}: codec file not found; check the path")
     data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
-    locate = _Locator(str(path), lines)
+    locate = _locator(str(path), lines)
     if not isinstance(data, dict):
         raise locate((), "a codec entry must be a mapping with 'adapter' (and 'bitrate', 'options')")
     if "bitrate" in data:

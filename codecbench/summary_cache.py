@@ -26,7 +26,7 @@ from codecbench.store import ResultStore, StoreError
 
 CACHE_NAME = "summary-cache.json"
 _VOLATILE_MANIFEST_KEYS = ("created", "resumed", "git_commit")  # change on every resume, not the table
-_RENDERING_MODULES = ("summary.py", "stats.py", "results.py", "summary_cache.py")
+_RENDERING_MODULES = ("summary.py", "stats.py", "results.py", "codebooks.py", "summary_cache.py")
 
 
 def summary_key(run_dir: Path, fmt: str, all_items: bool) -> Optional[str]:

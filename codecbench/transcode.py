@@ -5,7 +5,9 @@ the input audio's content hash, so unchanged work is never redone and changed wo
 stale audio. A cache entry is a FLOAT WAV plus a JSON sidecar written after it: the sidecar's
 presence marks the entry complete, so a crash mid-write leaves no half entry behind. The sidecar
 holds the WAV's SHA-256, checked on every reuse: a truncated, damaged or deleted file is
-recomputed, never re-scored.
+recomputed, never re-scored. For code-array payloads the sidecar also keeps the histogram of the
+codes (:class:`codecbench.codebooks.CodeCounts`), so a row rebuilt from the cache keeps its
+codebook statistics.
 
 Decoder output is checked before anything is stored (:func:`check_decoded`): a float array
 ``[C, T]`` with the channel count the codec declared, finite samples, about the input length,
@@ -26,7 +28,9 @@ from typing import Any, Optional
 import numpy as np
 
 from codecbench.audio import load_audio, save_audio
+from codecbench.codebooks import CodeCounts, count_codes
 from codecbench.codecs.base import Codec, CodecError
+from codecbench.paths import file_digest
 
 LENGTH_TOLERANCE = 0.05  # relative; plus LENGTH_SLACK_S absolute: codec padding is normal
 LENGTH_SLACK_S = 0.1
@@ -49,6 +53,8 @@ class Transcoded:
     coding_channels: Optional[int] = None
     input_channels: Optional[int] = None
     decoded_sha256: Optional[str] = None
+    codebooks: Optional[CodeCounts] = None  # code histogram of a code-array payload
+    payload_kind: Optional[str] = None  # Payload.kind ("bytes" | "codes"); None when nothing is transmitted
 
 
 def cache_key(codec_digest: str, input_hash: str) -> str:
@@ -66,12 +72,6 @@ def samples_digest(audio: np.ndarray) -> str:
     return hashlib.sha256(f"{audio.shape}".encode() + audio.tobytes()).hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    from codecbench.codecs.base import file_digest
-
-    return file_digest(path)
-
-
 def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
     """The cache entry of ``key``, or ``None`` when it is absent, incomplete or damaged."""
     wav, meta = _paths(cache_dir, key)
@@ -79,15 +79,18 @@ def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
         return None
     try:
         info = json.loads(meta.read_text())
-        if info.get("wav_sha256") != _file_digest(wav):
+        if info.get("wav_sha256") != file_digest(wav):
             return None  # truncated or altered since it was written: recompute
         audio, rate = load_audio(wav)
-    except (ValueError, OSError):
+        codebooks = CodeCounts.from_json(info["codebooks"]) if info.get("codebooks") else None
+    except (ValueError, OSError, KeyError, TypeError):
         return None  # damaged entry: recompute
     return Transcoded(audio, rate, _nan(info.get("measured_kbps")), _nan(info.get("encode_rtf")),
                       _nan(info.get("decode_rtf")), wav, key, cached=True,
                       coding_sample_rate=info.get("coding_sample_rate"), coding_channels=info.get("coding_channels"),
-                      input_channels=info.get("input_channels"), decoded_sha256=samples_digest(audio))
+                      input_channels=info.get("input_channels"), decoded_sha256=samples_digest(audio),
+                      codebooks=codebooks,
+                      payload_kind=info.get("payload_kind"))
 
 
 def _nan(value: Any) -> float:
@@ -142,20 +145,30 @@ def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int,
     decoded = codec.decode(payload)
     decode_s = time.perf_counter() - start
     decoded = check_decoded(decoded, audio.shape[1], codec.sample_rate, label, channels=audio.shape[0])
+    codebooks = None
     if codec.has_payload:
         kbps, encode_rtf, decode_rtf = payload.kbps(duration), encode_s / duration, decode_s / duration
+        if payload.codes is not None and payload.bits_per_code:
+            try:
+                codebooks = count_codes(payload.codes, payload.bits_per_code, duration, label)
+            except ValueError as exc:
+                raise CodecError(str(exc)) from None
     else:  # no bitstream (identity, precomputed): neither a bitrate nor a codec speed to report
         kbps = encode_rtf = decode_rtf = math.nan
     result = Transcoded(decoded, codec.sample_rate, kbps, encode_rtf, decode_rtf, _paths(cache_dir, key)[0], key,
                         coding_sample_rate=int(coding_rate), coding_channels=int(coding_channels),
-                        input_channels=input_channels, decoded_sha256=samples_digest(decoded))
+                        input_channels=input_channels, decoded_sha256=samples_digest(decoded),
+                        codebooks=codebooks,
+                        payload_kind=payload.kind if codec.has_payload else None)
     wav, meta = _paths(cache_dir, key)
     save_audio(wav, decoded, codec.sample_rate)
-    keep = ("measured_kbps", "encode_rtf", "decode_rtf", "coding_sample_rate", "coding_channels", "input_channels")
+    keep = ("measured_kbps", "encode_rtf", "decode_rtf", "coding_sample_rate", "coding_channels", "input_channels",
+            "payload_kind")
     info = {k: getattr(result, k) for k in keep}  # not asdict: it would deep-copy the audio
     info = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in info.items()}
     tmp = meta.with_name(meta.name + ".part")
     tmp.write_text(json.dumps({**info, "sample_rate": codec.sample_rate, "label": label,
-                               "wav_sha256": _file_digest(wav)}))
+                               "wav_sha256": file_digest(wav),
+                               "codebooks": codebooks.to_json() if codebooks is not None else None}))
     tmp.replace(meta)
     return result

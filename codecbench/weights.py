@@ -1,6 +1,6 @@
 """Where the pretrained weights of the neural codecs come from.
 
-Resolution order for a codec entry: an explicit path in its options (``weights`` / ``checkpoint``
+Resolution order for a codec entry (and for a metric's model, e.g. ``speaker_sim``'s WavLM): an explicit path in its options (``weights`` / ``checkpoint``
 / ``model_dir``), then the local Hugging Face cache (``HF_HUB_CACHE`` / ``HF_HOME``). Nothing is
 downloaded implicitly: a benchmark run never touches the network. ``codecbench weights fetch NAME``
 downloads once (online) and ``codecbench weights list`` shows what is present.
@@ -41,6 +41,8 @@ class WeightsSpec:
             ``from_pretrained``) or ``"file"`` (one checkpoint file, ``filename``).
         filename: the checkpoint file for ``kind == "file"``.
         description: one line for ``codecbench weights list``.
+        extra_files: more file patterns ``fetch`` downloads for a ``transformers`` folder besides
+            ``*.json`` and the weights (e.g. a tokenizer's ``*.txt``).
     """
 
     name: str
@@ -48,6 +50,7 @@ class WeightsSpec:
     kind: str
     filename: str = ""
     description: str = ""
+    extra_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,13 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {spec.name: spec for spec in (
     _hc("16k-320d", "HiFi-Codec 16 kHz, 320x down, 2 kbps (AcademiCodec checkpoint)"),
     _hc("24k-320d", "HiFi-Codec 24 kHz, 320x down, 3 kbps (AcademiCodec checkpoint)"),
     _hc("24k-240d", "HiFi-Codec 24 kHz, 240x down, 4 kbps (AcademiCodec checkpoint)"),
+    _hf("wavlm_base_plus_sv", "microsoft/wavlm-base-plus-sv",
+        "WavLM Base+ speaker verification, metric speaker_sim backend wavlm_sv (transformers)"),
+    *(WeightsSpec(f"whisper_{size.replace('-', '_')}", f"openai/whisper-{size}", "transformers",
+                  description=f"Whisper {size} ASR, metrics wer/cer/dwer/dcer (transformers)", extra_files=("*.txt",))
+      for size in ("tiny", "base", "small", "medium", "large-v3")),
+    WeightsSpec("utmos22_strong", "Blinorot/UTMOS-PyTorch", "file", filename="utmos_state_dict.pt",
+                description="UTMOS22 strong learner (utmos-pytorch's converted state dict), metric utmos"),
 )}
 
 
@@ -209,10 +219,10 @@ def fetch_weights(name: str) -> Path:
         if item.kind == "file":
             return Path(hf_hub_download(item.repo_id, item.filename, cache_dir=hf_cache_dir(), etag_timeout=10))
         folder = Path(snapshot_download(item.repo_id, cache_dir=hf_cache_dir(), etag_timeout=10,
-                                        allow_patterns=["*.json", "model.safetensors"]))
+                                        allow_patterns=["*.json", "model.safetensors", *item.extra_files]))
         if not _transformers_dir_ok(folder):  # older repos only ship a PyTorch pickle
             folder = Path(snapshot_download(item.repo_id, cache_dir=hf_cache_dir(), etag_timeout=10,
-                                            allow_patterns=["*.json", "pytorch_model.bin"]))
+                                            allow_patterns=["*.json", "pytorch_model.bin", *item.extra_files]))
     except Exception as exc:  # huggingface_hub raises many types; report them in one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"cannot fetch {name} from {item.repo_id}: {first}") from None
@@ -235,10 +245,22 @@ def weights_digest(path: Path) -> dict[str, str]:
 
     Goes into adapters' ``identity()`` so cached decodes are invalidated when weights change.
     """
-    from codecbench.codecs.base import file_digest
+    from codecbench.paths import file_digest
 
     path = Path(path)
     if path.is_file():
         return {path.name: file_digest(path)}
     names = ("config.json", *TRANSFORMERS_WEIGHT_FILES)
     return {name: file_digest(path / name) for name in names if (path / name).is_file()}
+
+
+def weights_revision(folder: Optional[Path]) -> str:
+    """What identifies the model in ``folder`` (or checkpoint file) for a metric identity: its
+    HF-cache snapshot commit, else short digests of its config and weight files, or ``absent``
+    (fetching it later then changes the identity, so NaN scores are recomputed)."""
+    if folder is None:
+        return "absent"
+    snapshot = folder.parent if folder.is_file() else folder  # a checkpoint file: its snapshot folder
+    if snapshot.parent.name == "snapshots":  # HF cache: the folder is the commit
+        return snapshot.name
+    return ",".join(f"{k}:{v[:16]}" for k, v in sorted(weights_digest(folder).items()))

@@ -33,11 +33,14 @@ import os
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Literal, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional
 
 import numpy as np
 
 from codecbench.codecs.base import Codec, CodecError, Payload
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
@@ -362,7 +365,7 @@ class PyAVCodec(Codec):
         return setup
 
     # -- the protocol ------------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         """Encode float32 ``[C, T]`` audio; returns the raw packets (see module docstring)."""
         return encode_packets(self._encoder_setup(audio), audio)
 

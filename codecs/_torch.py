@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Optional, TypeVar, Union
 
 import numpy as np
 
@@ -29,8 +29,16 @@ from codecbench.codecs._segments import (DEFAULT_CHUNK_SECONDS, buckets, chunk_l
                                          split_bounds, split_counts)
 from codecbench.codecs.base import Codec, CodecError, CodecUnavailable, Payload
 
+if TYPE_CHECKING:
+    import torch
 
-class TorchCodec(Codec):
+    from codecbench.datasets.base import Utterance
+
+ModelT = TypeVar("ModelT")  # the adapter's model class (APCodec, HiFiCodec, a transformers model...)
+WeightsDigest = Union[str, dict[str, str], None]  # one file's digest, or one per file
+
+
+class TorchCodec(Codec, Generic[ModelT]):
     """Base of the PyTorch adapters.
 
     Subclasses implement :meth:`_build_model` and, when their weights are not a single
@@ -56,8 +64,8 @@ class TorchCodec(Codec):
                  chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS) -> None:
         super().__init__(bitrate, device)
         self.chunk_seconds = chunk_seconds_option(self.name, chunk_seconds)
-        self._model: Any = None
-        self._digest: Any = None
+        self._model: Optional[ModelT] = None
+        self._digest: WeightsDigest = None
         self._weights_name: Optional[str] = None
         self._explicit: Optional[str] = None
         self._option = ""
@@ -90,13 +98,13 @@ class TorchCodec(Codec):
             return wts.missing_message(self._weights_name, self._explicit, self._option)
         return None
 
-    def _compute_digest(self) -> Any:
+    def _compute_digest(self) -> WeightsDigest:
         """Digest of the weights for :meth:`identity`; None while they are missing."""
         from codecbench import weights as wts
 
         return None if self._path is None else wts.weights_digest(self._path)
 
-    def _weights_digest(self) -> Any:
+    def _weights_digest(self) -> WeightsDigest:
         """:meth:`_compute_digest`, computed once (hashing a checkpoint takes a while)."""
         if self._digest is None:
             self._digest = self._compute_digest()
@@ -110,10 +118,10 @@ class TorchCodec(Codec):
         return {**super().identity(), "chunk_seconds": self.chunk_seconds}
 
     @abstractmethod
-    def _build_model(self) -> Any:
+    def _build_model(self) -> ModelT:
         """Load the model on ``self.device``; called once, after the availability check."""
 
-    def _load(self) -> Any:
+    def _load(self) -> ModelT:
         if self._model is None:
             reason = self.unavailable_reason()
             if reason:
@@ -129,13 +137,13 @@ class TorchCodec(Codec):
             raise CodecError(self.audio_error.format(name=self.name, channels=self.channels, shape=audio.shape))
         return audio
 
-    def _tensor(self, array: np.ndarray) -> Any:
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
         """A numpy array as a tensor on ``self.device``."""
         import torch
 
         return torch.from_numpy(array).to(self.device)
 
-    def _payload_codes(self, payload: Payload) -> Any:
+    def _payload_codes(self, payload: Payload) -> torch.Tensor:
         """The payload's codes as an int64 tensor ``[n_q, frames]`` on ``self.device``."""
         if payload.codes is None:
             raise CodecError(f"{self.name}: payload carries no codes")
@@ -143,13 +151,13 @@ class TorchCodec(Codec):
 
 
     # -- batched encode / decode -----------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         return self.encode_batch([audio], [item])[0]
 
     def decode(self, payload: Payload) -> np.ndarray:
         return self.decode_batch([payload])[0]
 
-    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Any]] = None) -> list[Payload]:
+    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Optional[Utterance]]] = None) -> list[Payload]:
         """Encode float32 ``[C, T_i]`` inputs in shared forward passes; one payload per input.
 
         Every payload equals what encoding that input alone gives (same chunks, same padding).
@@ -208,7 +216,7 @@ class TorchCodec(Codec):
         """Samples per chunk (a whole number of code frames), or None when chunking is off."""
         return chunk_length(self.chunk_seconds, self.sample_rate, self._frame_samples())
 
-    def _encode_segments(self, model: Any, segments: list[np.ndarray]) -> list[np.ndarray]:
+    def _encode_segments(self, model: ModelT, segments: list[np.ndarray]) -> list[np.ndarray]:
         """Codes ``[n_q, F_i]`` of each ``[C, T_i]`` segment, run in buckets of interchangeable lengths."""
         import torch
 
@@ -224,7 +232,7 @@ class TorchCodec(Codec):
                     out[i] = codes[row, :, :frames]
         return out
 
-    def _decode_segments(self, model: Any, segments: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    def _decode_segments(self, model: ModelT, segments: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
         """Audio ``[C, samples_i]`` of each ``(codes [n_q, F_i], samples_i)``, run in buckets."""
         import torch
 
@@ -259,11 +267,11 @@ class TorchCodec(Codec):
         """Entries per codebook (``log2`` of it is the bits per code)."""
         raise NotImplementedError(f"{type(self).__name__} does not define _codebook_size")
 
-    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+    def _encode_tensor(self, model: ModelT, audio: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, C, T]`` (one bucket, zero-padded to its longest entry) -> codes ``[B, n_q, F]``."""
         raise NotImplementedError(f"{type(self).__name__} does not define _encode_tensor")
 
-    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+    def _decode_tensor(self, model: ModelT, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, n_q, F]`` (int64, one bucket, zero-padded to its longest entry) -> audio ``[B, C, T']``."""
         raise NotImplementedError(f"{type(self).__name__} does not define _decode_tensor")
 
@@ -295,7 +303,7 @@ def cuda_reason(name: str, device: str) -> Optional[str]:
     return None
 
 
-def codes_payload(codes: Any, codebook_size: int, num_samples: int, **side: Any) -> Payload:
+def codes_payload(codes: Union[np.ndarray, torch.Tensor], codebook_size: int, num_samples: int, **side: Any) -> Payload:
     """A payload of integer codes ``[n_q, frames]`` (a tensor on any device, or an array)."""
     if not isinstance(codes, np.ndarray):
         codes = codes.cpu().numpy()
@@ -315,7 +323,7 @@ def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-class TransformersCodec(TorchCodec):
+class TransformersCodec(TorchCodec[Any]):  # model classes are looked up by name in transformers
     """Base of the adapters that run a ``transformers`` model (DAC, Encodec).
 
     The weights are a local transformers folder (option ``model_dir`` or its alias ``weights``)

@@ -29,13 +29,16 @@ negative timestamp; decoding drops exactly that many samples and trims to the in
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from codecbench.codecs._pyav import (CHANNELS_RULE, EncoderSetup, PyAVCodec, check_integral_kbps,
                                      encode_matching_rate, encode_packets, kbps_problem)
 from codecbench.codecs.base import CodecError, Payload
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 # kbps range per channel that the native encoder holds at each rate (measured on speech-like audio).
 KBPS_RANGE = {16000: (8, 64), 22050: (12, 96), 24000: (12, 96), 32000: (16, 128),
@@ -136,7 +139,7 @@ class AacCodec(PyAVCodec):
         return EncoderSetup(encoder="aac", decoder="aac", sample_format="fltp", sample_rate=self.coding_rate(channels),
                             channels=channels, bit_rate=self.kbps * 1000)
 
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         """Encode float32 ``[C, T]``; with ``match_bitrate`` the payload fits the declared rate."""
         setup = self._encoder_setup(audio)
         if self.match_bitrate:

@@ -1,10 +1,12 @@
 """APCodec / APCodec+ / APCodec-S through our :mod:`apcodec` implementation.
 
-No official 48 kHz weights are public: give either ``checkpoint`` (our single-file format,
-written by ``codecbench train apcodec``) or the official pair ``encoder`` + ``decoder``
-(``encoder_XXXXXXXX`` / ``decoder_XXXXXXXX``). ``config`` is a YAML path or a bundled config
-name (``48k_6kbps``, ``apcodec_plus_48k_4.5kbps``, ``apcodec_s_48k_6kbps``, ...); with only a
-``checkpoint`` the config stored in it is used. The declared bitrate picks how many codebooks
+No official 48 kHz weights are public: give either ``checkpoint`` (our single-file export
+``export/apcodec_XXXXXXXX.pt``, or a trainer state ``checkpoints/state_XXXXXXXX.pt``, both written
+by ``codecbench train apcodec``; of a state only the generator weights are read) or the official
+pair ``encoder`` + ``decoder`` (``encoder_XXXXXXXX`` / ``decoder_XXXXXXXX``). ``config`` is a YAML
+path, a bundled config name (``48k_6kbps``, ``apcodec_plus_48k_4.5kbps``, ``apcodec_s_48k_6kbps``,
+...) or the official repository's ``config.json`` as it is (its training-only keys are ignored
+with a logged note); with only a ``checkpoint`` the config stored in it is used. The declared bitrate picks how many codebooks
 are sent (150 frames/s x 10 bits at 48 kHz: 1.5 kbps per codebook, so 3 / 4.5 / 6 kbps = 2 / 3 /
 4 codebooks); bitrates that no codebook count gives are rejected with the allowed list.
 The decoder output (whole frames) is cut to the input length, so the measured bitrate is
@@ -23,15 +25,20 @@ between segments of exactly equal length (all full chunks of long files; equal-l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 
 from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
 from codecbench.codecs._torch import TorchCodec
 from codecbench.codecs.base import CodecError, file_digest
 
+if TYPE_CHECKING:  # torch and the model load only when the adapter runs
+    import torch
 
-class APCodecAdapter(TorchCodec):
+    from apcodec.model import APCodec
+
+
+class APCodecAdapter(TorchCodec["APCodec"]):
     """APCodec family. Options: ``config``, ``checkpoint`` | (``encoder`` + ``decoder``), ``chunk_seconds``."""
 
     name = "apcodec"
@@ -115,7 +122,7 @@ class APCodecAdapter(TorchCodec):
         return {**super().identity(), "config": self.cfg.to_dict(), "n_codebooks": self.n_codebooks,
                 "weights": self._weights_digest()}
 
-    def _build_model(self) -> Any:
+    def _build_model(self) -> "APCodec":
         from apcodec.checkpoint import CheckpointError, load_checkpoint, load_official_checkpoint
 
         try:
@@ -134,23 +141,18 @@ class APCodecAdapter(TorchCodec):
     def _codebook_size(self) -> int:
         return self.cfg.codebook_size
 
-    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+    def _encode_tensor(self, model: "APCodec", audio: torch.Tensor) -> torch.Tensor:
         return model.encode(audio[:, 0], self.n_codebooks)   # [B, 1, T] -> [B, n_q, N']
 
-    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+    def _decode_tensor(self, model: "APCodec", codes: torch.Tensor) -> torch.Tensor:
         return model.decode(codes).unsqueeze(1)   # [B, n_q, N'] -> [B, 1, T']
 
 
 def _stored_config(path: Path) -> Optional[Any]:
-    """The ModelConfig stored in one of our checkpoints (None for other files)."""
-    import torch
-
-    from apcodec.config import ModelConfig
+    """The ModelConfig stored in one of our exports or trainer states (None for other files)."""
+    from apcodec.checkpoint import CheckpointError, stored_config
 
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - not our format: fall back to the default config
-        return None
-    if isinstance(data, dict) and data.get("format") == "apcodec" and isinstance(data.get("config"), dict):
-        return ModelConfig.from_dict(dict(data["config"]), source=str(path))
-    return None
+        return stored_config(path)
+    except CheckpointError as exc:
+        raise CodecError(str(exc)) from None

@@ -9,16 +9,18 @@ The measured bitrate is always computed from the payload, never taken from the d
 
 from __future__ import annotations
 
-import hashlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 import numpy as np
 
 from codecbench.errors import CodecStageError
+from codecbench.paths import file_digest  # noqa: F401  (re-exported: adapters hash their weights with it)
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 
 class CodecError(CodecStageError):
@@ -62,6 +64,13 @@ class Payload:
                    num_samples=num_samples, side=dict(side))
 
     @property
+    def kind(self) -> str:
+        """``"bytes"``: :attr:`bits` is the size of an encoded byte stream; ``"codes"``: it is the size
+        of the code array (elements x ``bits_per_code``), the nominal payload rate, before any
+        entropy coding, container or side information."""
+        return "bytes" if self.data is not None else "codes"
+
+    @property
     def bits(self) -> float:
         """Total number of transmitted bits."""
         if self.data is not None:
@@ -72,15 +81,6 @@ class Payload:
     def kbps(self, duration_s: float) -> float:
         """Measured bitrate for audio of ``duration_s`` seconds."""
         return self.bits / duration_s / 1000.0 if duration_s > 0 else math.nan
-
-
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes (checkpoint hashes go into cache keys)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Codec(ABC):
@@ -121,7 +121,7 @@ class Codec(ABC):
 
     # -- the protocol ---------------------------------------------------------------------
     @abstractmethod
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         """Encode ``audio`` (float32 ``[C, T]`` at ``self.sample_rate``, ``C == self.channels``).
 
         ``item`` is the dataset utterance (id, path, metadata); only adapters that look
@@ -133,7 +133,7 @@ class Codec(ABC):
         """Decode ``payload`` to float32 ``[C, T]`` at ``self.sample_rate``."""
 
     # -- batches (defaults loop; the PyTorch adapters override them to share forward passes) ------
-    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Any]] = None) -> list[Payload]:
+    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Optional[Utterance]]] = None) -> list[Payload]:
         """Encode several inputs; the result equals ``[encode(a, i) for a, i in zip(audios, items)]``.
 
         Args:

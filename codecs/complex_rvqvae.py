@@ -19,15 +19,20 @@ same padded length (exactly what each would see alone); decoding batches equal f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 
 from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
 from codecbench.codecs._torch import TorchCodec
 from codecbench.codecs.base import CodecError, file_digest
 
+if TYPE_CHECKING:  # torch and the model load only when the adapter runs
+    import torch
 
-class ComplexRVQVAEAdapter(TorchCodec):
+    from complex_rvqvae.model import ComplexRVQVAE
+
+
+class ComplexRVQVAEAdapter(TorchCodec["ComplexRVQVAE"]):
     """Complex RVQ-VAE. Options: ``checkpoint`` (required to run), ``config``, ``chunk_seconds``."""
 
     name = "complex_rvqvae"
@@ -78,7 +83,7 @@ class ComplexRVQVAEAdapter(TorchCodec):
         return {**super().identity(), "config": asdict(self.cfg), "n_stages": self.n_stages,
                 "weights": self._weights_digest()}
 
-    def _build_model(self) -> Any:
+    def _build_model(self) -> "ComplexRVQVAE":
         from complex_rvqvae.checkpoint import load_model
 
         try:
@@ -97,8 +102,8 @@ class ComplexRVQVAEAdapter(TorchCodec):
         padded = -(-length // self.cfg.samples_per_frame) * self.cfg.samples_per_frame
         return padded, padded   # the model zero-pads to whole frames itself
 
-    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+    def _encode_tensor(self, model: "ComplexRVQVAE", audio: torch.Tensor) -> torch.Tensor:
         return model.encode(audio[:, 0], self.n_stages)   # [B, 1, T] -> [B, n_stages, N']
 
-    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+    def _decode_tensor(self, model: "ComplexRVQVAE", codes: torch.Tensor) -> torch.Tensor:
         return model.decode(codes).unsqueeze(1)   # [B, n_stages, N'] -> [B, 1, N' * samples_per_frame]

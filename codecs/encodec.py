@@ -35,13 +35,16 @@ item up to another would not be exact.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
 from codecbench.codecs._torch import TransformersCodec, codes_payload, fit_length
 from codecbench.codecs.base import Payload
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 MODELS = {"encodec_24khz": 24000, "encodec_48khz": 48000}
 BANDWIDTHS = {"encodec_24khz": (1.5, 3.0, 6.0, 12.0, 24.0), "encodec_48khz": (3.0, 6.0, 12.0, 24.0)}
@@ -124,7 +127,7 @@ class EncodecAdapter(TransformersCodec):
         return wav.mean(dim=1, keepdim=True) if self.channels != wav.shape[1] else wav
 
     # -- protocol: the 48 kHz model keeps its own chunked path ----------------------------------------
-    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Any]] = None) -> list[Payload]:
+    def encode_batch(self, audios: list[np.ndarray], items: Optional[list[Optional[Utterance]]] = None) -> list[Payload]:
         if self.native_chunks:
             return [self._encode_native(audio) for audio in audios]
         return super().encode_batch(audios, items)

@@ -18,17 +18,22 @@ segments with the same padded length; decoding batches equal frame counts.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 
 from codecbench.codecs._segments import DEFAULT_CHUNK_SECONDS
 from codecbench.codecs._torch import TorchCodec
 from codecbench.codecs.base import CodecError
 
+if TYPE_CHECKING:  # torch and the model load only when the adapter runs
+    import torch
+
+    from hificodec.model import HiFiCodec
+
 BITRATE_PRESETS = {2.0: "16k-320d", 3.0: "24k-320d", 4.0: "24k-240d"}
 
 
-class HiFiCodecAdapter(TorchCodec):
+class HiFiCodecAdapter(TorchCodec["HiFiCodec"]):
     """HiFi-Codec. Options: ``config`` (preset ``16k-320d`` | ``24k-320d`` | ``24k-240d`` or a JSON
     path), ``checkpoint`` (or ``weights``: an AcademiCodec checkpoint file), ``chunk_seconds``."""
 
@@ -72,7 +77,7 @@ class HiFiCodecAdapter(TorchCodec):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "config": asdict(self.config), "weights": self._weights_digest()}
 
-    def _build_model(self) -> Any:
+    def _build_model(self) -> "HiFiCodec":
         from hificodec import CheckpointError, HiFiCodec
 
         try:
@@ -91,8 +96,8 @@ class HiFiCodecAdapter(TorchCodec):
         padded = -(-length // self.config.hop_length) * self.config.hop_length
         return padded, padded   # the model zero-pads to whole frames itself
 
-    def _encode_tensor(self, model: Any, audio: Any) -> Any:
+    def _encode_tensor(self, model: "HiFiCodec", audio: torch.Tensor) -> torch.Tensor:
         return model.encode(audio).codes.transpose(1, 2)   # [B, 1, T] -> [B, F, 4] -> [B, 4, F]
 
-    def _decode_tensor(self, model: Any, codes: Any) -> Any:
+    def _decode_tensor(self, model: "HiFiCodec", codes: torch.Tensor) -> torch.Tensor:
         return model.decode(codes.transpose(1, 2))   # [B, 4, F] -> [B, 1, F * hop]

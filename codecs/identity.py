@@ -7,11 +7,14 @@ A sanity check for the harness and the metrics: every metric must report its bes
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from codecbench.codecs.base import Codec, CodecError, Payload
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 
 class IdentityCodec(Codec):
@@ -65,7 +68,7 @@ class IdentityCodec(Codec):
                 "channels": "the input's own channel count unless the channels option is set (then converted "
                             "to it: 1 downmixes)"}
 
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         """Keep a private copy of ``audio`` ([C, T]) in the payload's side information."""
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 2:

@@ -20,14 +20,18 @@ hashing file contents instead would read the whole folder on every run.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Optional, Union
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
 from codecbench.audio import AudioError, load_audio, resample
 from codecbench.codecs.base import Codec, CodecError, Payload
 from codecbench.datasets.base import walk_files
+from codecbench.paths import climbs_out
+
+if TYPE_CHECKING:
+    from codecbench.datasets.base import Utterance
 
 
 class PrecomputedCodec(Codec):
@@ -110,9 +114,7 @@ class PrecomputedCodec(Codec):
         published outputs are often per-file symlinks into shared storage, and those must be
         read, while an id can only climb out of the folder through its own text.
         """
-        parts = PurePosixPath(item_id).parts
-        if not item_id or "\0" in item_id or "\\" in item_id or PurePosixPath(item_id).is_absolute() \
-                or PureWindowsPath(item_id).drive or ".." in parts:
+        if climbs_out(item_id):
             raise CodecError(f"precomputed: item id '{item_id}' points outside {self.path}; "
                              "ids must be relative paths inside the folder (no '..', not absolute)")
         candidates = [self.path / f"{item_id}{ext}" for ext in self.extensions]
@@ -123,7 +125,7 @@ class PrecomputedCodec(Codec):
         raise CodecError(f"precomputed: no decoded file for item '{item_id}'; expected {tried}")
 
     # -- the protocol ------------------------------------------------------------------------
-    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+    def encode(self, audio: np.ndarray, item: Optional[Utterance] = None) -> Payload:
         """Find the decoded file of ``item.id``; the payload only names it (no bits)."""
         item_id = getattr(item, "id", None)
         if not item_id:

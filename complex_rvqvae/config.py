@@ -1,41 +1,23 @@
 """Typed model and loss settings of the complex RVQ-VAE, read from YAML (``model:`` / ``loss:``).
 
-The model package itself takes these dataclasses; YAML parsing lives in :func:`load_config` so
-the network code never sees raw dicts. Cross-field rules (frequency axis divisible by 2^stages,
+The model package itself takes these dataclasses; YAML parsing (``base:`` includes, ``file:line``
+errors, did-you-mean) is :mod:`codecbench.configfile`'s, as for suites, so the network code never
+sees raw dicts. Cross-field rules (frequency axis divisible by 2^stages,
 frame rate) are checked in ``__post_init__``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-import yaml
-
+from codecbench.configfile import ConfigSource, Locator, bind, check_keys, read_config
 from codecbench.errors import ConfigError
-from codecbench.registry import reject_unknown_keys
+from codecbench.training.config import TrainConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-
-def _coerce(cls: type, data: Optional[Mapping[str, Any]], section: str, source: str) -> Any:
-    """Build dataclass ``cls`` from a mapping; unknown keys are a one-line error naming them."""
-    data = dict(data or {})
-    reject_unknown_keys(data, [f.name for f in fields(cls)], section, source=source, error=ConfigError)
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        default = getattr(cls, key, None)
-        if isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(default, float) and isinstance(value, (int, float, str)):
-            value = float(value)
-        out[key] = value
-    try:
-        return cls(**out)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: bad {section} settings: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -163,56 +145,35 @@ class LossConfig:
             raise ConfigError("loss.mel_resolutions must be a list of [n_fft, hop, n_mels]")
 
 
-def model_from_dict(data: Optional[Mapping[str, Any]], source: str = "config") -> ModelConfig:
-    """``model:`` mapping -> :class:`ModelConfig`."""
-    return _coerce(ModelConfig, data, "model", source)
+def model_from_dict(data: Optional[Mapping[str, Any]], source: Union[str, Locator] = "config") -> ModelConfig:
+    """``model:`` mapping -> :class:`ModelConfig` (unknown keys, types and cross-field rules checked)."""
+    return bind(ModelConfig, data, "model", source)
 
 
-def loss_from_dict(data: Optional[Mapping[str, Any]], source: str = "config") -> LossConfig:
+def loss_from_dict(data: Optional[Mapping[str, Any]], source: Union[str, Locator] = "config") -> LossConfig:
     """``loss:`` mapping -> :class:`LossConfig`."""
-    return _coerce(LossConfig, data, "loss", source)
+    return bind(LossConfig, data, "loss", source)
 
 
-def resolve_config_path(name: Union[str, Path]) -> Path:
-    """A YAML path, or the name of a bundled config (``48k``, ``24k``, ``tiny``)."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    bundled = CONFIG_DIR / f"{name}.yaml"
-    if bundled.is_file():
-        return bundled
-    names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    raise FileNotFoundError(f"complex_rvqvae config {name!s} not found; give a YAML path or one of {names}")
-
-
-def read_yaml(name: Union[str, Path]) -> dict:
-    """Load a config YAML (``base:`` names a bundled or relative file it overlays)."""
-    path = resolve_config_path(name)
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping with model/loss/train sections")
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    base_path = path.parent / base if (path.parent / str(base)).is_file() else base
-    merged = read_yaml(base_path)
-    for section, values in data.items():
-        if isinstance(values, dict) and isinstance(merged.get(section), dict):
-            merged[section] = {**merged[section], **values}
-        else:
-            merged[section] = values
-    return merged
+def read_experiment(name: Union[str, Path]) -> ConfigSource:
+    """A config YAML (path or bundled name ``48k``, ``24k``, ``tiny``) with its ``base:`` includes merged."""
+    return read_config(name, CONFIG_DIR, what="complex_rvqvae config")
 
 
 def load_config(name: Union[str, Path]) -> tuple[ModelConfig, LossConfig, dict]:
-    """Read a YAML config: typed model and loss settings plus the raw ``train:`` mapping."""
-    data = read_yaml(name)
-    source = str(resolve_config_path(name))
-    reject_unknown_keys(data, ("model", "loss", "train"), "", note=" (and base: for includes)", source=source,
-                        error=ConfigError)
-    model = model_from_dict(data.get("model"), source)
-    return model, loss_from_dict(data.get("loss"), source), dict(data.get("train") or {})
+    """Read a YAML config: typed model and loss settings plus the ``train:`` mapping.
+
+    All three sections are validated here (``train:`` against
+    :class:`~codecbench.training.config.TrainConfig`), so a bad key is a ``file:line`` error
+    before anything is built; ``train:`` is returned as a mapping for CLI overrides.
+    """
+    source = read_experiment(name)
+    data, locate = source.data, source.locate
+    check_keys(data, ("model", "loss", "train"), (), locate, note=" (and base: for includes)")
+    model = model_from_dict(data.get("model"), locate)
+    loss = loss_from_dict(data.get("loss"), locate)
+    TrainConfig.from_dict(data.get("train"), locate)
+    return model, loss, dict(data.get("train") or {})
 
 
 def to_dict(cfg: Any) -> dict:

@@ -147,13 +147,13 @@ class ComplexRVQVAE(nn.Module):
         hop = self.cfg.samples_per_frame
         return F.pad(audio, (0, (-audio.shape[-1]) % hop))
 
-    def analyse(self, audio: torch.Tensor) -> torch.Tensor:
+    def analyze(self, audio: torch.Tensor) -> torch.Tensor:
         """Padded audio ``[B, T]`` -> compressed complex spectrum ``[B, F, N]``."""
-        return self.stft.compress_spec(self.stft.analyse(audio))
+        return self.stft.compress_spec(self.stft.analyze(audio))
 
-    def synthesise(self, spec: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, spec: torch.Tensor) -> torch.Tensor:
         """Compressed complex spectrum ``[B, F, N]`` -> audio ``[B, N * hop]``."""
-        return self.stft.synthesise(self.stft.decompress_spec(spec))
+        return self.stft.synthesize(self.stft.decompress_spec(spec))
 
     def _quantize(self, latent: torch.Tensor, n_stages: Optional[int]) -> QuantizerOutput:
         # Distances and EMA statistics in float32 whatever the autocast state.
@@ -169,23 +169,23 @@ class ComplexRVQVAE(nn.Module):
         if audio.dim() == 3:
             audio = audio.squeeze(1)
         audio = self.pad(audio.float())
-        target = self.analyse(audio)
+        target = self.analyze(audio)
         vq = self._quantize(self.encoder(target.unsqueeze(1)), n_stages)
         spec = self.decoder(vq.quantized).squeeze(1)
-        return CodecOutput(audio=self.synthesise(spec), spec=spec, target_spec=target, target_audio=audio, vq=vq)
+        return CodecOutput(audio=self.synthesize(spec), spec=spec, target_spec=target, target_audio=audio, vq=vq)
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, n_stages: int) -> torch.Tensor:
         """``[B, T]`` audio -> codes ``[B, n_stages, ceil(T / samples_per_frame)]`` (int64)."""
         audio = self.pad(audio.float())
-        latent = self.encoder(self.analyse(audio).unsqueeze(1))
+        latent = self.encoder(self.analyze(audio).unsqueeze(1))
         return self._quantize(latent, n_stages).codes
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, n, N']`` -> audio ``[B, N' * samples_per_frame]``."""
         latent = self.quantizer.decode(codes.long())
-        return self.synthesise(self.decoder(latent).squeeze(1))
+        return self.synthesize(self.decoder(latent).squeeze(1))
 
     def describe(self) -> dict:
         """Parameter counts (``params``: a complex entry counts once; ``real_params``: twice) and rates."""

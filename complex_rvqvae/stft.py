@@ -43,7 +43,7 @@ class ComplexSTFT(nn.Module):
         """Frequency bins kept (the Nyquist bin is dropped)."""
         return self.n_fft // 2
 
-    def analyse(self, audio: torch.Tensor) -> torch.Tensor:
+    def analyze(self, audio: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` (``T`` a multiple of ``hop``) -> complex spectrum ``[B, n_fft/2, T/hop]``."""
         if audio.shape[-1] % self.hop:
             raise ValueError(f"ComplexSTFT: length {audio.shape[-1]} is not a multiple of hop {self.hop}")
@@ -53,7 +53,7 @@ class ComplexSTFT(nn.Module):
         spec = torch.fft.rfft(frames, dim=-1)[..., : self.n_bins]
         return spec.transpose(1, 2) * self.scale
 
-    def synthesise(self, spec: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, spec: torch.Tensor) -> torch.Tensor:
         """Complex ``[B, n_fft/2, N]`` -> ``[B, N*hop]`` audio (least-squares overlap-add)."""
         spec = spec / self.scale
         batch, _, n_frames = spec.shape

@@ -26,7 +26,7 @@ from typing import Optional
 from codecbench.training.cli import (USAGE_ERRORS, add_training_arguments, report_usage_error, run_training,
                                      setup_logging, train_config_from_args)
 from codecbench.training.config import TrainConfig
-from complex_rvqvae.config import load_config, resolve_config_path, to_dict
+from complex_rvqvae.config import load_config, read_experiment, to_dict
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.print_model:
             print(json.dumps(task.describe(), indent=2))
             return 0
-        source = resolve_config_path(args.config)
+        source = read_experiment(args.config).path
         train_cfg = train_config_from_args(TrainConfig.from_dict(train_raw, str(source)), args)
         out_dir = Path(args.out) if args.out else Path("runs") / f"complex_rvqvae_{source.stem}"
         raw = {"model": to_dict(model_cfg), "loss": to_dict(loss_cfg), "train": train_cfg.to_dict()}

@@ -1,23 +1,33 @@
 """Typed configuration of the AcademiCodec HiFi-Codec (encoder, GRVQ, HiFi-GAN generator).
 
 The official code passes a JSON dict (``config_16k_320d.json`` and friends) everywhere. Here that
-JSON is read once into a frozen dataclass, validated, and only the inference-relevant keys are
-kept; training keys (batch size, learning rate, mel settings, ...) are ignored. Widths that the
+JSON is read once (:mod:`codecbench.configfile`, ``file:line`` errors) into a frozen dataclass,
+validated, and only the inference-relevant keys are kept; the official training keys
+(:data:`TRAINING_KEYS`: batch size, learning rate, mel settings, ...) are ignored and any other
+key is an error with a did-you-mean. Widths that the
 official code hard-codes (latent 512, encoder base width 32, 16 channels per GroupNorm group) are
 fields with the official defaults, so shrunk test variants load from the same JSON format.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
 
+from codecbench.configfile import Locator, bind, check_keys, parse_json
+from codecbench.errors import ConfigError
 
-class HiFiCodecConfigError(ValueError):
+
+class HiFiCodecConfigError(ConfigError):
     """An unusable HiFi-Codec config. The message is one line naming the file/key and the fix."""
+
+
+#: Keys of the official ``config_*.json`` that only the official training scripts read.
+TRAINING_KEYS = frozenset({"num_gpus", "batch_size", "learning_rate", "adam_b1", "adam_b2", "lr_decay", "seed",
+                           "segment_size", "num_mels", "num_freq", "n_fft", "hop_size", "win_size", "fmin", "fmax",
+                           "fmax_for_loss", "num_workers", "dist_config", "_note"})
 
 
 @dataclass(frozen=True)
@@ -106,41 +116,30 @@ class HiFiCodecConfig:
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "HiFiCodecConfig":
-        """Build from an official-style JSON dict; unknown (training) keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                continue
-            if key == "resblock_dilation_sizes":
-                value = tuple(tuple(int(d) for d in row) for row in value)
-            elif isinstance(value, list):
-                value = tuple(int(v) for v in value)
-            elif key == "resblock":
-                value = str(value)
-            kwargs[key] = value
-        try:
-            return cls(**kwargs)
-        except HiFiCodecConfigError as exc:
-            raise HiFiCodecConfigError(f"{source}: {exc}") from None
-        except TypeError as exc:
-            raise HiFiCodecConfigError(f"{source}: bad value type ({exc})") from None
+    def from_dict(cls, data: dict[str, Any], source: Union[str, Locator] = "<dict>") -> "HiFiCodecConfig":
+        """Build from an official-style JSON dict; the official training keys are ignored.
+
+        Any other unknown key is a located error with a did-you-mean (a misspelt width would
+        otherwise fall back to its default silently).
+        """
+        locate = source if isinstance(source, Locator) else Locator(str(source), {}, HiFiCodecConfigError)
+        if not isinstance(data, dict):
+            raise locate((), "expected a JSON object of config keys")
+        known = [f.name for f in fields(cls)]
+        check_keys(data, known + sorted(TRAINING_KEYS), (), locate, note=" (HiFi-Codec config.json keys)")
+        return bind(cls, {k: v for k, v in data.items() if k in known}, (), locate)
 
     @classmethod
     def from_json(cls, path: Union[str, Path]) -> "HiFiCodecConfig":
         """Read an official-style ``config_*.json`` file."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise HiFiCodecConfigError(f"{path}: config file not found; pass a preset name "
                                        f"({', '.join(PRESETS)}) or an existing JSON path") from None
-        except json.JSONDecodeError as exc:
-            raise HiFiCodecConfigError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-        if not isinstance(data, dict):
-            raise HiFiCodecConfigError(f"{path}: expected a JSON object of config keys")
-        return cls.from_dict(data, source=str(path))
+        data, lines = parse_json(text, str(path), HiFiCodecConfigError)
+        return cls.from_dict(data, Locator(str(path), lines, HiFiCodecConfigError))
 
     @classmethod
     def preset(cls, name: str) -> "HiFiCodecConfig":

@@ -55,5 +55,6 @@ class Encoder(nn.Module):
                 k = i * self.num_kernels + j
                 out = self.resblocks[k](x)
                 acc = self.normalize[k](out if acc is None else acc + out)
+            assert acc is not None  # num_kernels >= 1 (config validation)
             x = acc / self.num_kernels
         return self.conv_post(F.leaky_relu(x))

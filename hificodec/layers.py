@@ -26,13 +26,14 @@ def get_padding(kernel_size: int, dilation: int = 1) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
-def _wn_parameters(conv: nn.Module) -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:
+def _wn_parameters(conv: nn.Conv1d | nn.ConvTranspose1d) -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:
     """(weight_g, weight_v, bias) of a freshly initialised conv: the official checkpoint's names.
 
     ``weight_g`` is the norm over all but dim 0 (output channels for Conv1d, input channels for
     ConvTranspose1d, as ``torch.nn.utils.weight_norm`` with its default ``dim=0``).
     """
     v = conv.weight.detach().clone()
+    assert conv.bias is not None  # built with bias=True, as the official layers
     bias = conv.bias.detach().clone()
     return nn.Parameter(v.norm(2, dim=(1, 2), keepdim=True)), nn.Parameter(v), nn.Parameter(bias)
 

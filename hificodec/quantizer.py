@@ -70,9 +70,9 @@ class GRVQ(nn.Module):
             self.add_module(_layer_name(layer), nn.ModuleList(
                 Codebook(config.n_codes, sub_dim) for _ in range(self.n_groups)))
 
-    def layer(self, index: int) -> nn.ModuleList:
+    def layer(self, index: int) -> list[Codebook]:
         """The ``n_groups`` codebooks of residual layer ``index``."""
-        return getattr(self, _layer_name(index))
+        return list(getattr(self, _layer_name(index)))
 
     def forward(self, latent: torch.Tensor) -> GRVQOutput:
         batch, channels, frames = latent.shape
@@ -80,7 +80,8 @@ class GRVQ(nn.Module):
             raise ValueError(f"GRVQ expects {self.dim} latent channels, got {channels}")
         residual = latent
         quantized_out = torch.zeros_like(latent)
-        codes, losses = [], []
+        codes: list[torch.Tensor] = []
+        losses: list[torch.Tensor] = []
         for index in range(self.n_layers):
             rows = residual.transpose(1, 2).reshape(-1, channels)         # [B*T, C]
             parts, picked = [], []

@@ -70,7 +70,7 @@ def screen_mushra(trials: list[dict[str, Any]]) -> Optional[str]:
     return None
 
 
-def _analyse_test(files: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+def _analyze_test(files: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     test = files[0][1]["test"]
     listeners = []
     kept_trials: list[dict[str, Any]] = []
@@ -213,7 +213,7 @@ def analyze(results_paths: Sequence[Path | str], out_dir: Path | str | None = No
                 raise ValueError(f"{path}: listener {data['listener']!r} already given by {seen[str(data['listener'])]}; "
                                  "pass each listener's file once")
             seen[str(data["listener"])] = path
-    tests = [_analyse_test(files) for files in groups.values()]
+    tests = [_analyze_test(files) for files in groups.values()]
     target = Path(out_dir) if out_dir is not None else (Path(run_dir) / "listening" if run_dir else Path("listening_analysis"))
     summary_path = _write_outputs(tests, target)
     if run_dir is not None and target.resolve() != (Path(run_dir) / "listening").resolve():

@@ -15,6 +15,23 @@ class MetricUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class ModelWeights:
+    """Pretrained weights a metric needs (shown by ``codecbench list metrics``).
+
+    Attributes:
+        name: what the weights are (``"DNSMOS P.835 sig_bak_ovr.onnx"``).
+        source: where they come from (``"inside the speechmos wheel"``, ``"HF cache: org/repo"``).
+        licence: licence of the weights (SPDX id where one applies).
+        when: the option value that uses them (``"backend: wavlm_sv"``); empty when always used.
+    """
+
+    name: str
+    source: str
+    licence: str
+    when: str = ""
+
+
+@dataclass(frozen=True)
 class MetricInfo:
     """What the harness must know before running a metric.
 
@@ -24,6 +41,14 @@ class MetricInfo:
         higher_is_better: direction, used for "best" markers and significance tests.
         unit: short unit label for tables ("", "dB", "MOS"...).
         min_seconds: shorter pairs are reported unavailable instead of scored.
+        description: one line for ``codecbench list metrics``.
+        intrusive: ``True`` for full-reference metrics; a non-intrusive metric scores the
+            degraded signal alone (``compute`` still receives the aligned pair and ignores the
+            reference), so it can also score a reference on its own.
+        weights: pretrained models behind the score (empty for DSP metrics).
+        device: where ``compute`` runs (``"cpu"``; ``"cuda"`` for metrics that need a GPU).
+        batchable: whether the backend can score several signals in one call.
+        needs_transcript: the metric reads the utterance's transcript (``PairContext.transcript``).
     """
 
     sample_rate: Optional[int]
@@ -31,6 +56,23 @@ class MetricInfo:
     unit: str = ""
     min_seconds: float = 0.0
     description: str = ""
+    intrusive: bool = True
+    weights: tuple[ModelWeights, ...] = ()
+    device: str = "cpu"
+    batchable: bool = False
+    needs_transcript: bool = False
+
+
+@dataclass(frozen=True)
+class PairContext:
+    """What the harness knows about a pair beyond its audio, for metrics that ask for it.
+
+    Attributes:
+        transcript: the dataset's transcript of the utterance (``Utterance.metadata["transcript"]``),
+            ``None`` when the dataset has none.
+    """
+
+    transcript: Optional[str] = None
 
 
 class Metric(ABC):
@@ -74,6 +116,14 @@ class Metric(ABC):
         Must equal ``compute(reference, degraded, sample_rate)`` exactly; the default is that call.
         """
         return self.compute(state, degraded, sample_rate)
+
+    def score(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int, context: PairContext) -> float:
+        """Score one aligned pair knowing its :class:`PairContext`; what the harness calls.
+
+        The default ignores the context and calls :meth:`compute`; metrics that declare
+        ``info.needs_transcript`` override this to read ``context.transcript``.
+        """
+        return self.compute(reference, degraded, sample_rate)
 
     def options(self) -> dict:
         """Constructor options that change the score (none by default)."""

@@ -8,6 +8,7 @@ cases itself, with a reason, before calling its library.
 from __future__ import annotations
 
 import math
+import os
 from importlib import metadata
 
 import numpy as np
@@ -53,3 +54,19 @@ def package_version(distribution: str) -> str:
         return f"{distribution}=={metadata.version(distribution)}"
     except metadata.PackageNotFoundError:
         return f"{distribution}==unknown"
+
+
+#: Set by :func:`codecbench.scoring.init_worker`: threads one metric worker may use (0: library default).
+THREADS_VARIABLE = "CODECBENCH_METRIC_THREADS"
+
+
+def worker_threads() -> int:
+    """Threads a model backend (onnxruntime, torch) may use in this process; 0 = its own default.
+
+    Metric workers get one core each (``--jobs`` processes), so neural metrics size their
+    intra-op thread pools from this instead of taking every core per process.
+    """
+    try:
+        return max(0, int(os.environ.get(THREADS_VARIABLE, "0")))
+    except ValueError:
+        return 0

@@ -33,7 +33,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable
+from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights
 from codecbench.metrics.checks import package_version, require_pair
 from codecbench.metrics.visqol_reuse import ReferenceMemo, memoised
 
@@ -170,7 +170,9 @@ class VisqolAudio(_Visqol):
     name = "visqol_audio"
     mode = "audio"
     info = MetricInfo(sample_rate=48000, higher_is_better=True, unit="MOS", min_seconds=1.0,
-                      description="ViSQOL v3 audio mode (visqol-python), 48 kHz")
+                      description="ViSQOL v3 audio mode (visqol-python), 48 kHz",
+                      weights=(ModelWeights("ViSQOL SVR model libsvm_nu_svr_model.txt", "inside the visqol-python wheel",
+                                            "Apache-2.0"),))
 
 
 class VisqolSpeech(_Visqol):
@@ -184,7 +186,9 @@ class VisqolSpeech(_Visqol):
     name = "visqol_speech"
     mode = "speech"
     info = MetricInfo(sample_rate=16000, higher_is_better=True, unit="MOS", min_seconds=1.0,
-                      description="ViSQOL v3 speech mode (visqol-python), 16 kHz, lattice mapper by default")
+                      description="ViSQOL v3 speech mode (visqol-python), 16 kHz, lattice mapper by default",
+                      weights=(ModelWeights("ViSQOL lattice mapper (TFLite)", "inside the visqol-python wheel",
+                                            "Apache-2.0", when="mapper: lattice"),))
 
     def __init__(self, mapper: str = "lattice") -> None:
         super().__init__()

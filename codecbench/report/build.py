@@ -24,8 +24,8 @@ from codecbench.report.assets import AudioCopier, folder_size, human_size
 from codecbench.report.demo import build_demo_rows, fmt, fmt_ci, fmt_kbps, fmt_p, select_utterances
 from codecbench.report.options import ReportOptions
 from codecbench.report.plots import rd_plot
-from codecbench.report.tables import DatasetSummary, metric_meta, resolve_anchor, summarise
-from codecbench.results import load_manifest, load_results, metric_names
+from codecbench.report.tables import DatasetSummary, metric_meta, resolve_anchor, summarize_datasets
+from codecbench.results import load_manifest, load_reference, load_results, metric_names
 from codecbench.store import ResultStore
 
 HERE = Path(__file__).resolve().parent
@@ -93,7 +93,7 @@ def build_report_summary(run_dir: Path | str, out_dir: Path | str | None = None,
     with ResultStore.open_existing(run_dir) as store:
         names = metric_names(run_dir, store.rows())
     metrics = metric_meta(manifest, names)
-    summaries = summarise(frame, manifest, metrics, opts, opts.anchor)
+    summaries = summarize_datasets(frame, manifest, metrics, opts, opts.anchor, load_reference(run_dir, names))
 
     site = OwnedOutputDir.claim(out, "report")
     try:

@@ -101,7 +101,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     rep.set_defaults(func=_report)
 
     lis = subparsers.add_parser(
-        "listen", help="generate a listening test, or analyse its results",
+        "listen", help="generate a listening test, or analyze its results",
         description="Generate:  codecbench listen RUN_DIR --test mushra|ab|mos [--items N] [--out DIR]\n"
                     "Analyse:   codecbench listen analyze RESULTS.json... [--out DIR] [--run-dir RUN_DIR]",
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -27,7 +27,8 @@ def rd_plot(summary: DatasetSummary, metric: MetricMeta, out_base: Path) -> list
     """Plot ``metric`` against kbps, one line per codec with CI bars; returns the PNG and SVG paths.
 
     The x axis is the measured bitrate, or the declared one (said so in the axis label) when any
-    condition has no measured bitrate (precomputed codecs).
+    condition has no measured bitrate (precomputed codecs). A non-intrusive metric's score of the
+    references is drawn as a dashed horizontal line (the ceiling), with its CI as a band.
     """
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=110)
     cmap = plt.get_cmap("tab20" if len({c.codec for c in summary.conditions}) > 10 else "tab10")
@@ -47,6 +48,11 @@ def rd_plot(summary: DatasetSummary, metric: MetricMeta, out_base: Path) -> list
         label = f"{codec} (anchor)" if codec == summary.anchor_codec else codec
         ax.errorbar(x, y, yerr=[y - lo, hi - y], color=cmap(i % cmap.N), marker=_MARKERS[i % len(_MARKERS)],
                     linewidth=width, markersize=5, capsize=3, label=label)
+    ceiling = summary.reference.get(metric.name)
+    if ceiling is not None and math.isfinite(ceiling.mean):
+        ax.axhline(ceiling.mean, color="black", linestyle="--", linewidth=1.2, label="reference")
+        if math.isfinite(ceiling.lo) and math.isfinite(ceiling.hi):
+            ax.axhspan(ceiling.lo, ceiling.hi, color="black", alpha=0.08, linewidth=0)
     source = "measured kbps" if summary.rate_source == "measured" else \
         "declared kbps (measured bitrate unavailable)"
     ax.set_xlabel(source)

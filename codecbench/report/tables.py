@@ -5,7 +5,9 @@ and plots show, so templates only format numbers and never compute anything. Eve
 number is paired (:func:`codecbench.stats.compare`, the same call ``codecbench summary`` makes):
 means, CIs, RD points, BD deltas, Wilcoxon tests and "best" markers use only the utterances every
 condition of the dataset scored. "Best" is chosen within octave bitrate bands of the declared
-rate, so a low-rate codec is never hidden behind the highest-rate condition.
+rate, so a low-rate codec is never hidden behind the highest-rate condition. Non-intrusive
+metrics scored on the references give each dataset a ``reference`` ceiling per metric, over the
+same shared utterances (:func:`codecbench.stats.reference_estimate`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import pandas as pd
 
 from codecbench.report.options import ReportOptions
 from codecbench.stats import (BDResult, CISettings, Comparison, DuplicateGroup, Estimate, Loss, PairedTest, bd_metric,
-                              bd_rate, compare, duplicate_conditions, format_estimate, paired_tests, with_labels)
-from codecbench.results import condition_label
+                              bd_rate, compare, duplicate_conditions, format_estimate, paired_tests,
+                              reference_estimate, with_labels)
+from codecbench.results import NOMINAL_RATE_NOTE, condition_label, nominal_rate_conditions
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,18 @@ class DatasetSummary:
     all_items: bool = False
     bands: list[tuple[str, list[str]]] = field(default_factory=list)  # band label -> condition labels
     duplicates: list[DuplicateGroup] = field(default_factory=list)
+    #: metric -> the references' score (non-intrusive metrics only): the ceiling row and plot line
+    reference: dict[str, Estimate] = field(default_factory=dict)
+
+    def reference_parts(self, metric: str) -> tuple[str, str]:
+        """(mean, half-width or "") of the reference ceiling, ``("", "")`` when the metric has none."""
+        est = self.reference.get(metric)
+        if est is None:
+            return "", ""
+        mean, _, half = format_estimate(est).partition(" ± ")
+        return mean, half
+    nominal_rate: list[str] = field(default_factory=list)  # conditions whose measured kbps is a code array's nominal rate
+    nominal_rate_note: str = NOMINAL_RATE_NOTE
 
     def best_by_band(self, metric: str) -> list[tuple[str, list[Condition]]]:
         """(bitrate band, its best conditions) for ``metric``, bands in table order."""
@@ -140,9 +155,12 @@ def _bitrate(value: Any) -> Optional[float]:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
-def summarise(frame: pd.DataFrame, manifest: dict[str, Any], metrics: list[MetricMeta], opts: ReportOptions,
-              anchor: Optional[str]) -> list[DatasetSummary]:
-    """One :class:`DatasetSummary` per dataset, in order of first appearance."""
+def summarize_datasets(frame: pd.DataFrame, manifest: dict[str, Any], metrics: list[MetricMeta], opts: ReportOptions,
+                       anchor: Optional[str], reference: Optional[pd.DataFrame] = None) -> list[DatasetSummary]:
+    """One :class:`DatasetSummary` per dataset, in order of first appearance.
+
+    ``reference``: the references' non-intrusive scores (:func:`codecbench.results.load_reference`).
+    """
     codecs = codec_order(manifest, frame)
     out = []
     for dataset in list(dict.fromkeys(frame["dataset"].tolist())):
@@ -150,7 +168,14 @@ def summarise(frame: pd.DataFrame, manifest: dict[str, Any], metrics: list[Metri
         keys = sorted({(c, _bitrate(b)) for c, b in zip(sub["codec"], sub["bitrate"])},
                       key=lambda k: (codecs.index(k[0]), -1.0 if k[1] is None else k[1]))
         anchor_codec, anchor_rate, _ = resolve_anchor(anchor, codecs, manifest, keys)
-        out.append(_summarise_dataset(dataset, sub, keys, metrics, opts, anchor_codec, anchor_rate))
+        summary = _summarize_dataset(dataset, sub, keys, metrics, opts, anchor_codec, anchor_rate)
+        if reference is not None:
+            settings = CISettings(opts.bootstrap, opts.ci_level, opts.seed)
+            for m in metrics:
+                est = reference_estimate(reference, summary.comparisons[m.name], settings)
+                if est is not None:
+                    summary.reference[m.name] = est
+        out.append(summary)
     return out
 
 
@@ -178,7 +203,7 @@ def _mark_best(conditions: list[Condition], metrics: list[MetricMeta]) -> list[t
     return [(band, [c.label for c in members]) for band, members in bands.items()]
 
 
-def _summarise_dataset(dataset: str, sub: pd.DataFrame, keys: list[tuple[str, Optional[float]]],
+def _summarize_dataset(dataset: str, sub: pd.DataFrame, keys: list[tuple[str, Optional[float]]],
                        metrics: list[MetricMeta], opts: ReportOptions, anchor_codec: Optional[str],
                        anchor_rate: Optional[float]) -> DatasetSummary:
     settings = CISettings(opts.bootstrap, opts.ci_level, opts.seed)
@@ -207,7 +232,7 @@ def _summarise_dataset(dataset: str, sub: pd.DataFrame, keys: list[tuple[str, Op
     rate_source = "measured" if all(math.isfinite(c.measured_kbps) for c in conditions) else "declared"
     summary = DatasetSummary(dataset, conditions, metrics, anchor_codec, rate_source, comparisons=comparisons,
                              ci_method=settings.method, all_items=all_items, bands=bands,
-                             duplicates=duplicate_conditions(sub))
+                             duplicates=duplicate_conditions(sub), nominal_rate=nominal_rate_conditions(sub))
     summary.failures = {c.label: c.n_failed + c.n_skipped for c in conditions if c.n_failed + c.n_skipped}
     summary.bd = _bd_table(summary, opts)
     return summary

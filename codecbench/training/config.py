@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping, Optional
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping, Optional, Union
 from codecbench.errors import ConfigError
-from codecbench.registry import reject_unknown_keys
+from codecbench.configfile import Locator, bind
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -89,24 +89,16 @@ class TrainConfig:
             raise ConfigError(f"train.lr_decay must be in (0, 1], got {self.lr_decay}")
 
     @classmethod
-    def from_dict(cls, data: Optional[Mapping[str, object]], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, data: Optional[Mapping[str, object]], source: Union[str, Locator] = "config") -> "TrainConfig":
         """Build from the YAML ``train:`` mapping; unknown keys go to an error naming them.
 
         Keys a task understands but the trainer does not (e.g. ``stage``, ``teacher``) belong
-        under ``train.extra``.
+        under ``train.extra``. A lone metric name is accepted for ``valid_metrics``.
         """
         values: dict[str, Any] = dict(data or {})
-        reject_unknown_keys(values, [f.name for f in fields(cls)], "train",
-                            note=" (task-specific keys go under train.extra)", source=source, error=ConfigError)
-        if "betas" in values:
-            values["betas"] = tuple(float(b) for b in values["betas"])
-        if "valid_metrics" in values:
-            metrics = values["valid_metrics"]
-            values["valid_metrics"] = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-        for key in ("learning_rate", "weight_decay", "lr_decay"):
-            if key in values:
-                values[key] = float(values[key])
-        return cls(**values)
+        if isinstance(values.get("valid_metrics"), str):
+            values["valid_metrics"] = [values["valid_metrics"]]
+        return bind(cls, values, "train", source, note=" (task-specific keys go under train.extra)")
 
     def override(self, **changes: Any) -> "TrainConfig":
         """Copy with the non-None ``changes`` applied (CLI flags)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -13,11 +14,8 @@ from codecbench.codecs.base import CodecError
 
 
 @pytest.fixture
-def golden_dir(shared_fixtures: Path) -> Path:
-    base = shared_fixtures / "apcodec_golden_tiny"
-    if not base.exists():
-        pytest.skip(f"{base} is absent")
-    return base
+def golden_dir(fixture_file: Callable[..., Path]) -> Path:
+    return fixture_file("apcodec_golden_tiny")
 
 
 def test_round_trip_reproduces_golden_audio(golden_dir: Path) -> None:

@@ -6,6 +6,7 @@ import functools
 import json
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -28,11 +29,8 @@ def _load_golden(base: Path) -> dict:
 
 
 @pytest.fixture
-def golden(shared_fixtures: Path) -> dict:
-    base = shared_fixtures / "apcodec_golden_tiny"
-    if not base.exists():
-        pytest.skip(f"{base} is absent")
-    return _load_golden(base)
+def golden(fixture_file: Callable[..., Path]) -> dict:
+    return _load_golden(fixture_file("apcodec_golden_tiny"))
 
 
 def _t(array: np.ndarray) -> torch.Tensor:

@@ -13,7 +13,7 @@ from codecbench.training import Trainer
 from codecbench.training.state import list_states
 
 
-def test_stage2_freezes_encoder_and_reinitialises_decoder(tmp_path, one_thread, small_disc, write_tones,
+def test_stage2_freezes_encoder_and_reinitializes_decoder(tmp_path, one_thread, small_disc, write_tones,
                                                           train_config):
     model_cfg = load_config("tiny").model
     write_tones(tmp_path / "data", 2)

@@ -19,7 +19,6 @@ from codecbench.codecs.opus import OpusCodec
 from codecbench.suite import SuiteError, load_codec_entry, suite_from_text
 from codecbench.transcode import transcode
 
-pytest.importorskip("av")
 
 
 def voice(sample_rate: int, seconds: float, f0: float, syllables_hz: float) -> np.ndarray:

@@ -11,7 +11,6 @@ from codecbench.codecs.aac import AacCodec
 from codecbench.codecs.mp3 import Mp3Codec
 from codecbench.codecs.opus import OpusCodec
 
-pytest.importorskip("av")
 
 
 def speech_like(sample_rate: int, seconds: float = 2.0, channels: int = 1, voiced_only: bool = False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -145,10 +146,8 @@ def test_fingerprint_follows_file_changes(folder: Path) -> None:
     assert PrecomputedCodec(path=folder, extensions=(".flac",)).identity() != before
 
 
-def test_published_demo_outputs(shared_fixtures: Path) -> None:
-    root = shared_fixtures / "apcodec_demo" / "vctk48"
-    if not (root / "AP_48_6").is_dir():
-        pytest.skip("apcodec_demo/vctk48 is absent from the shared fixtures")
+def test_published_demo_outputs(fixture_file: Callable[..., Path]) -> None:
+    root = fixture_file("apcodec_demo", "vctk48", "AP_48_6").parent
     codec = PrecomputedCodec(bitrate=6, path=root / "AP_48_6")
     assert codec.sample_rate == 48000
     for item_id in ("1", "2"):

@@ -86,5 +86,5 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="model.activation"):  # built in code, not read from YAML
         dataclasses.replace(load_config("tiny")[0], activation="relu")
-    with pytest.raises(FileNotFoundError, match="48k"):
+    with pytest.raises(ConfigError, match=r"config 'no_such' not found; give a YAML or JSON path or one of 24k, 48k, tiny"):
         load_config("no_such")

@@ -37,7 +37,7 @@ def test_parameters_and_activations_are_complex(tiny_cfg, activation):
     # arithmetic on their stacked [re; im] layout; test_fast_path_equals_complex_reference).
     handles = [m.register_forward_hook(hook(f"{part}.{n}"))
                for part in ("encoder", "decoder") for n, m in getattr(model, part).named_modules() if n]
-    spec = model.analyse(model.pad(0.1 * torch.randn(1, 1760))).unsqueeze(1)
+    spec = model.analyze(model.pad(0.1 * torch.randn(1, 1760))).unsqueeze(1)
     latent = model.encoder.forward_complex(spec)
     decoded = model.decoder.forward_complex(model._quantize(latent, None).quantized)
     for h in handles:
@@ -60,7 +60,7 @@ def test_fast_path_equals_complex_reference(tiny_cfg, activation):
     with torch.no_grad():  # move every parameter off its init (gamma_ri = 0, zero biases)
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    spec = model.analyse(model.pad(0.1 * torch.randn(2, 1760))).unsqueeze(1)
+    spec = model.analyze(model.pad(0.1 * torch.randn(2, 1760))).unsqueeze(1)
     latent = torch.randn(2, cfg.latent_dim, 10, dtype=torch.cfloat)
     ref_enc, ref_dec = model.encoder.forward_complex(spec), model.decoder.forward_complex(latent)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -101,7 +101,7 @@ def test_stft_round_trip_is_near_perfect(tiny_cfg):
     model = ComplexRVQVAE.from_config(tiny_cfg[0])
     t = torch.arange(1760) / 16000.0
     audio = (0.5 * torch.sin(2 * torch.pi * 440 * t) + 0.2 * torch.sin(2 * torch.pi * 3000 * t))[None]
-    back = model.synthesise(model.analyse(audio))
+    back = model.synthesize(model.analyze(audio))
     # Only the dropped Nyquist bin (window leakage, edge reflection) is lost.
     error = (back - audio).abs()
     assert error.max() < 5e-3 and error.mean() < 1e-3

@@ -256,3 +256,23 @@ class SharesReference(CountingMetric):
     def compute_prepared(self, state: Any, degraded: np.ndarray, sample_rate: int) -> float:
         self._log("score", state.shape[-1])
         return float(np.mean(np.abs(state.astype(np.float64) - degraded)))
+
+
+class CodesById(_Base):
+    """A code-array codec with a known code distribution (the codebook tests).
+
+    Frames of ``hop`` samples; codebook 0 (16 entries, 4 bits) sends code ``i`` in every frame of
+    utterance ``u<i>``, codebook 1 alternates codes 0 and 1. Decoding returns the input (kept in
+    ``side``, which is not counted as payload).
+    """
+
+    hop = 250
+
+    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+        frames = -(-audio.shape[1] // self.hop)
+        index = int(item.id.lstrip("u")) if item is not None else 0
+        codes = np.stack([np.full(frames, index), np.arange(frames) % 2]).astype(np.int32)
+        return Payload.from_codes(codes, 16, audio.shape[1], audio=audio.copy())
+
+    def decode(self, payload: Payload) -> np.ndarray:
+        return np.asarray(payload.side["audio"], dtype=np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -24,13 +25,14 @@ def test_roundtrip_opus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["roundtrip", str(entry), str(tmp_path / "in.wav"), str(tmp_path / "out.wav")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["measured_kbps"] == pytest.approx(24, rel=0.05) and report["encode_rtf"] > 0
+    assert report["measured_kbps_is"] == "size of the encoded byte stream"
     out, rate = sf.read(tmp_path / "out.wav")
     assert rate == 48000 and len(out) == 48000
 
 
-def test_roundtrip_official_checkpoints_reproduce_golden_audio(shared_fixtures: Path, tmp_path: Path,
+def test_roundtrip_official_checkpoints_reproduce_golden_audio(fixture_file: Callable[..., Path], tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    golden = shared_fixtures / "apcodec_golden_tiny"
+    golden = fixture_file("apcodec_golden_tiny")
     entry = tmp_path / "apcodec.yaml"
     entry.write_text(f"adapter: apcodec\nname: APCodec-tiny\noptions:\n  config: tiny\n"
                      f"  encoder: {golden / 'encoder_00000000'}\n  decoder: {golden / 'decoder_00000000'}\n")
@@ -43,6 +45,7 @@ def test_roundtrip_official_checkpoints_reproduce_golden_audio(shared_fixtures: 
     np.testing.assert_allclose(decoded, expected["audio"][0, 0, : len(decoded)], atol=1e-5)
     frames = expected["codes"].shape[-1]
     assert report["measured_kbps"] == pytest.approx(frames * 4 * 6 / report["seconds"] / 1000)
+    assert report["measured_kbps_is"].startswith("nominal payload rate of the code array")
 
 
 def test_roundtrip_missing_weights_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pesq
+import pystoi
 import pytest
+import visqol
 
 from codecbench.alignment import align_pair
 from codecbench.audio import load_audio
@@ -19,9 +22,6 @@ from codecbench.suite import suite_from_text
 
 
 def test_vctk48_demo_run_equals_direct_library_calls(shared_fixtures: Path, tmp_path: Path) -> None:
-    pesq = pytest.importorskip("pesq")
-    pystoi = pytest.importorskip("pystoi")
-    visqol = pytest.importorskip("visqol")
     root = shared_fixtures / "apcodec_demo" / "vctk48"
     out = tmp_path / "run"
     text = f"""

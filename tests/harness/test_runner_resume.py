@@ -154,6 +154,7 @@ def test_export_formats_and_summary(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["run", str(suite), "--jobs", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "Opus_12" in printed and "Opus_24" in printed and "± " in printed
+    assert "nominal payload rate" not in printed  # Opus is measured from its bytes
     columns = ["dataset", "utterance", "codec", "bitrate", "measured_kbps", "si_sdr", "lsd", "stoi"]
     for fmt in ("csv", "parquet", "json"):
         path = export_results(out, fmt)
@@ -168,6 +169,7 @@ def test_export_formats_and_summary(tmp_path: Path, capsys: pytest.CaptureFixtur
         opus = df[df.codec == "Opus"]
         assert ((opus.measured_kbps - opus.bitrate).abs() / opus.bitrate < 0.15).all()
         assert df[df.codec == "Id"].measured_kbps.isna().all()
+        assert (opus.payload_kind == "bytes").all() and df[df.codec == "Id"].payload_kind.isna().all()
     assert main(["summary", str(out)]) == 0
     assert "Id" in capsys.readouterr().out
 

@@ -63,7 +63,7 @@ def _read_only_bind(source: Path, target: Path) -> bool:
     return bound
 
 
-def test_read_only_run_dir_can_be_summarised_and_exported(tmp_path: Path,
+def test_read_only_run_dir_can_be_summarized_and_exported(tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     run = _run(tmp_path)
     modes = {p: p.stat().st_mode for p in [run, *run.rglob("*")]}

@@ -18,7 +18,7 @@ import pytest
 from codecbench.cli import main
 from codecbench.export import export_results
 from codecbench.report.options import ReportOptions
-from codecbench.report.tables import metric_meta, summarise
+from codecbench.report.tables import metric_meta, summarize_datasets
 from codecbench.results import load_manifest, load_results
 from codecbench.stats import bd_rate
 from codecbench.store import ItemResult, ResultStore
@@ -131,7 +131,7 @@ def test_cli_and_report_give_the_same_interval(tmp_path: Path, capsys: pytest.Ca
     assert "500 resamples, seed 3" in doc["ci_method"]
     manifest = load_manifest(run)
     opts = ReportOptions.model_validate(manifest["suite"]["report"])
-    (ds,) = summarise(load_results(run, include_paths=True), manifest, metric_meta(manifest, ["pesq_wb"]), opts, "Opus")
+    (ds,) = summarize_datasets(load_results(run, include_paths=True), manifest, metric_meta(manifest, ["pesq_wb"]), opts, "Opus")
     assert ds.ci_method == doc["ci_method"]
     for cond in ds.conditions:
         cell, est = _cell(doc, cond.label), cond.estimates["pesq_wb"]
@@ -143,7 +143,7 @@ def test_report_bd_tests_and_best_use_the_paired_set(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     values = _pesq_values()
     manifest = load_manifest(run)
-    (ds,) = summarise(load_results(run, include_paths=True), manifest, metric_meta(manifest, ["pesq_wb"]),
+    (ds,) = summarize_datasets(load_results(run, include_paths=True), manifest, metric_meta(manifest, ["pesq_wb"]),
                       ReportOptions(bootstrap=200), "Opus")
     means = {k: float(np.mean([v[u] for u in UTTS[:-1]])) for k, v in values.items()}
     expect = bd_rate([6 * 1.02, 12 * 1.02], [means[("Opus", 6.0)], means[("Opus", 12.0)]],
@@ -166,7 +166,7 @@ def test_duplicate_conditions_are_flagged(tmp_path: Path, capsys: pytest.Capture
     assert "duplicate outputs: ds: MP3_16 = Copy_16 (sample-identical decoded audio on 6 utterances)" in \
         capsys.readouterr().out
     manifest = load_manifest(run)
-    (ds,) = summarise(load_results(run, include_paths=True), manifest, metric_meta(manifest, ["pesq_wb"]),
+    (ds,) = summarize_datasets(load_results(run, include_paths=True), manifest, metric_meta(manifest, ["pesq_wb"]),
                       ReportOptions(bootstrap=200), "Opus")
     assert [g.conditions for g in ds.duplicates] == [("MP3_16", "Copy_16")]
     # MP3_16 and Copy_16 share the 16-32 kbps band: a tie, both marked best.

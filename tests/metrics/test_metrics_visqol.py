@@ -66,9 +66,9 @@ def test_all_extra_installs_the_lattice_runtime() -> None:
 
 def test_first_run_says_it_compiles_the_kernels_and_later_runs_are_silent(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    numba_accel = pytest.importorskip("visqol.numba_accel")
-    if not numba_accel.has_numba():
-        pytest.skip("numba is not installed: visqol-python runs without kernels to compile")
+    from visqol import numba_accel  # visqol-python[accel] is a required dependency
+
+    assert numba_accel.has_numba(), "numba is missing: visqol-python[accel] is a required dependency"
     from codecbench.metrics import visqol as visqol_metric
 
     compiled: list[bool] = []

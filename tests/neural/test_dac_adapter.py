@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from codecbench.codecs import CODECS  # noqa: E402

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 
 from codecbench.codecs import CODECS, CodecError, CodecUnavailable  # noqa: E402
 from codecbench.codecs.hificodec import HiFiCodecAdapter  # noqa: E402

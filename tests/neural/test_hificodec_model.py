@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 
 from hificodec import PRESETS, CheckpointError, HiFiCodec, HiFiCodecConfig, HiFiCodecConfigError  # noqa: E402
 
@@ -70,8 +70,13 @@ def test_official_style_json_loads_and_is_validated(tmp_path: Path) -> None:
     path = tmp_path / "config_24k_240d.json"
     path.write_text(json.dumps(official))
     assert HiFiCodecConfig.load(path) == PRESETS["24k-240d"]
-    path.write_text(json.dumps({**official, "latent_dim": 256}))
-    with pytest.raises(HiFiCodecConfigError, match=r"config_24k_240d\.json: .*'latent_dim'"):
+    text = json.dumps({**official, "latent_dim": 256}, indent=1)
+    path.write_text(text)
+    line = text.splitlines().index(' "latent_dim": 256') + 1
+    with pytest.raises(HiFiCodecConfigError, match=rf"config_24k_240d\.json:{line}: .*'latent_dim'"):
+        HiFiCodecConfig.from_json(path)
+    path.write_text(json.dumps({**official, "n_code_group": 4}, indent=1))
+    with pytest.raises(HiFiCodecConfigError, match=r"\.json:\d+: unknown key 'n_code_group' \(did you mean 'n_code_groups'"):
         HiFiCodecConfig.from_json(path)
     with pytest.raises(HiFiCodecConfigError, match="not found"):
         HiFiCodecConfig.from_json(tmp_path / "missing.json")

@@ -58,7 +58,12 @@ def test_list_weights_and_cli(cache: Path, capsys: pytest.CaptureFixture[str]) -
     _fake_cache(cache, "descript/dac_44khz", {"config.json": b"{}", "model.safetensors": b"x"})
     status = {s.name: s for s in weights.list_weights()}
     assert set(status) == {"encodec_24khz", "encodec_48khz", "dac_16khz", "dac_24khz", "dac_44khz",
-                           "hificodec_16k_320d", "hificodec_24k_320d", "hificodec_24k_240d"}
+                           "hificodec_16k_320d", "hificodec_24k_320d", "hificodec_24k_240d", "wavlm_base_plus_sv",
+                           "whisper_tiny", "whisper_base", "whisper_small", "whisper_medium", "whisper_large_v3",
+                           "utmos22_strong"}
+    assert status["whisper_large_v3"].repo_id == "openai/whisper-large-v3"
+    assert weights.spec("whisper_small").extra_files == ("*.txt",)  # the tokenizer's merges.txt is fetched too
+    assert weights.spec("utmos22_strong").kind == "file" and not status["utmos22_strong"].present
     assert status["dac_44khz"].present and status["dac_44khz"].path is not None
     assert not status["encodec_48khz"].present and status["encodec_48khz"].path is None
     assert status["hificodec_24k_240d"].repo_id == "Dongchao/AcademiCodec"

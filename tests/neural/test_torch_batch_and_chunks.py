@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from codecbench.suite import check_options
@@ -102,9 +102,7 @@ def make(request: pytest.FixtureRequest, saved: dict[str, dict[str, Any]]) -> Ca
 
     def build(name: str, **options: Any) -> TorchCodec:
         if name == "apcodec":
-            golden = request.getfixturevalue("shared_fixtures") / "apcodec_golden_tiny"
-            if not golden.exists():
-                pytest.skip(f"{golden} is absent")
+            golden = request.getfixturevalue("fixture_file")("apcodec_golden_tiny")
             kwargs: dict[str, Any] = {"config": "tiny", "encoder": str(golden / "encoder_00000000"),
                                       "decoder": str(golden / "decoder_00000000")}
         else:

@@ -8,6 +8,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -16,7 +17,7 @@ from codecbench.report.build import build_report_summary
 from codecbench.report.cli import main as cli_main, register
 from codecbench.report.demo import select_utterances
 from sample_run import make_folder_run, make_synthetic_run
-from codecbench.report.tables import metric_meta, summarise
+from codecbench.report.tables import metric_meta, summarize_datasets
 from codecbench.results import load_manifest, load_results
 
 HOSTILE_UTT = "<script>alert(1)</script>"
@@ -75,7 +76,7 @@ def test_report_statistics_match_the_results_table(synthetic_run):
     frame = load_results(synthetic_run, include_paths=True)
     manifest = load_manifest(synthetic_run)
     metrics = metric_meta(manifest, ["si_sdr", "lsd"])
-    (summary,) = summarise(frame, manifest, metrics, ReportOptions(bootstrap=200), "Beta_12")
+    (summary,) = summarize_datasets(frame, manifest, metrics, ReportOptions(bootstrap=200), "Beta_12")
     alpha6 = next(c for c in summary.conditions if c.label == "Alpha_6")
     # Paired: Beta_6 failed utt2, so every condition's mean is over the other three utterances.
     alpha_rows = frame[(frame["codec"] == "Alpha") & (frame["bitrate"] == 6.0) & (frame["utterance"] != "utt2")]
@@ -86,7 +87,7 @@ def test_report_statistics_match_the_results_table(synthetic_run):
     assert beta6.n_ok == 3 and beta6.n_failed == 1
     assert summary.rate_source == "measured" and summary.failures == {"Beta_6": 1}
     with pytest.raises(ValueError, match="Alpha_3"):
-        summarise(frame, manifest, metrics, ReportOptions(), "Gamma")
+        summarize_datasets(frame, manifest, metrics, ReportOptions(), "Gamma")
 
 
 def test_demo_selection_and_flac(synthetic_run, tmp_path):
@@ -98,10 +99,15 @@ def test_demo_selection_and_flac(synthetic_run, tmp_path):
     assert f'<th class="utt" scope="row">{top}</th>' in demo
     flacs = list((out / "audio").rglob("*.flac"))
     assert flacs and not list((out / "audio").rglob("*.wav"))
-    src = next(p for p in (synthetic_run / "decoded").glob("*.wav"))
     data, _ = sf.read(flacs[0])
     assert data.dtype.kind == "f" and abs(data).max() <= 1.0
-    assert src.is_file()
+    # every codec clip of the demo is one of the run's decoded files, re-encoded losslessly
+    decoded = [sf.read(p, dtype="float32")[0] for p in sorted((synthetic_run / "decoded").glob("*.wav"))]
+    clips = sorted((out / "audio").glob("*/codecs/*/*.flac"))
+    assert clips
+    for clip in clips:
+        audio = sf.read(clip, dtype="float32")[0]
+        assert any(d.shape == audio.shape and np.allclose(d, audio, atol=1e-4) for d in decoded), clip
     metrics = metric_meta(load_manifest(synthetic_run), ["si_sdr", "lsd"])
     worst_si = select_utterances(frame, ReportOptions(demo_selection="worst", demo_metric="si_sdr", demo_items=2), metrics)
     ranked = frame[frame["status"] == "ok"].groupby("utterance")["si_sdr"].mean().sort_values()
@@ -110,12 +116,14 @@ def test_demo_selection_and_flac(synthetic_run, tmp_path):
     worst_lsd = select_utterances(frame, ReportOptions(demo_selection="worst", demo_metric="lsd", demo_items=1), metrics)
     assert worst_lsd == [frame[frame["status"] == "ok"].groupby("utterance")["lsd"].mean().idxmax()]
     rand = ReportOptions(demo_selection="random", demo_items=2, seed=5)
-    assert select_utterances(frame, rand, metrics) == select_utterances(frame, rand, metrics)
+    picked = select_utterances(frame, rand, metrics)
+    assert len(picked) == 2 and set(picked) <= set(frame["utterance"])
+    assert select_utterances(frame, ReportOptions(demo_selection="random", demo_items=2, seed=5), metrics) == picked
     with pytest.raises(ValueError, match="demo_metric"):
         select_utterances(frame, ReportOptions(demo_selection="best", demo_metric="pesq"), metrics)
 
 
-def test_hostile_names_are_escaped_and_file_names_sanitised(tmp_path):
+def test_hostile_names_are_escaped_and_file_names_sanitized(tmp_path):
     run = make_synthetic_run(tmp_path / "run", utterances=(HOSTILE_UTT, "ok_utt"),
                              codecs=((HOSTILE_CODEC, (6, 12)), ("Plain", (6, 12))), seconds=0.5)
     out = build_report(run, tmp_path / "rep", options=ReportOptions(**FAST))
@@ -150,7 +158,7 @@ def test_apcodec_plus_demo_report(shared_fixtures, tmp_path):
     summary = build_report_summary(run, options=ReportOptions(anchor="APCodec+", bootstrap=300))
     out = summary.out_dir
     assert out == run / "report"
-    (ds,) = summarise(load_results(run, include_paths=True), load_manifest(run),
+    (ds,) = summarize_datasets(load_results(run, include_paths=True), load_manifest(run),
                       metric_meta(load_manifest(run), ["si_sdr", "lsd"]), ReportOptions(bootstrap=200), "APCodec+")
     assert len(ds.conditions) == 13 and ds.rate_source == "declared"
     rate, met = ds.bd["APCodec"]["si_sdr"]

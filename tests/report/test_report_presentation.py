@@ -35,7 +35,7 @@ def run(tmp_path_factory) -> Path:
     return run
 
 
-def test_row_thumbnails_share_frequency_axis_and_colour_scale(tmp_path):
+def test_row_thumbnails_share_frequency_axis_and_color_scale(tmp_path):
     rng = np.random.default_rng(0)
     ref = (0.3 * rng.standard_normal(16000)).astype(np.float32)  # broadband, 1 s at 16 kHz
     quiet = 0.05 * ref

@@ -13,7 +13,8 @@
     table.querySelectorAll("thead th").forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", asc ? "ascending" : "descending");
     var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
+    // pinned rows (the reference ceiling) stay on top: only the others are re-appended in order
+    var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return !r.hasAttribute("data-pinned"); });
     rows.forEach(function (r, i) { r._pos = i; });
     rows.sort(function (a, b) {
       var x = sortValue(a.cells[col], numeric), y = sortValue(b.cells[col], numeric);
