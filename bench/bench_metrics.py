@@ -21,6 +21,11 @@ an upper bound on its idle wall time since numba may overlap two threads; harnes
 worker's CPU time).
 
     python bench/bench_metrics.py --jobs 2 --numba-threads 1
+
+Suite-shaped mode (``--suite [--points C] [--utterances U] [--json]``): every reference against
+C codec points in point-major order through the runner's metric pool, so prepared reference
+states are reused as in a run; reports harness CPU per pair against the libraries' own (see
+``bench/bench_metrics_suite.py``).
 """
 
 from __future__ import annotations
@@ -178,7 +183,18 @@ def main() -> None:
     parser.add_argument("--codec-rtf", default="opus,mp3,aac,apcodec,encodec 24k",
                         help="after the metrics, print the encode/decode RTF of these codecs (bench_codecs "
                              "--only filters, comma-separated; empty to skip)")
+    parser.add_argument("--suite", action="store_true",
+                        help="suite-shaped mode: U references x C codec points through the runner's metric pool "
+                             "(bench/bench_metrics_suite.py); uses --jobs and --repeat")
+    parser.add_argument("--points", type=int, default=10, help="--suite: codec points C per reference")
+    parser.add_argument("--utterances", type=int, default=0, help="--suite: references U (0 = all five)")
+    parser.add_argument("--json", action="store_true", help="--suite: print the figures as JSON")
     args = parser.parse_args()
+    if args.suite:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_metrics_suite import run_suite_mode
+
+        sys.exit(0 if run_suite_mode(args.points, args.utterances, args.jobs, args.repeat, args.json) else 1)
 
     pairs = load_pairs(args.root, args.codecs.split(","), args.seconds, args.pairs)
     cores = os.cpu_count() or 1

@@ -6,6 +6,7 @@ high-quality polyphase resampler) so the alignment policy recorded in the manife
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -123,3 +124,11 @@ def convert_channels(audio: np.ndarray, channels: int) -> np.ndarray:
 def to_mono(audio: np.ndarray) -> np.ndarray:
     """``[C, T]`` -> ``[T]`` by averaging channels."""
     return audio.mean(axis=0, dtype=np.float32) if audio.ndim == 2 else np.asarray(audio, np.float32)
+
+
+def array_digest(data: np.ndarray) -> bytes:
+    """16-byte BLAKE2 digest of an array's dtype, shape and samples: equal only for identical arrays."""
+    data = np.ascontiguousarray(data)
+    hasher = hashlib.blake2b(f"{data.dtype.str}{data.shape}".encode(), digest_size=16)
+    hasher.update(data.view(np.uint8).data)
+    return hasher.digest()

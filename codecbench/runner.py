@@ -204,36 +204,87 @@ class _Work:
     content_hash: Optional[str] = None
 
 
+def _route(item: _Work) -> str:
+    """The metric worker key of a row: its reference (so one worker prepares it, once)."""
+    return f"{item.row.dataset}\0{item.row.utterance.id}"
+
+
 class _MetricPool:
-    """A process pool that survives a dead worker: it is rebuilt and the lost jobs resubmitted once."""
+    """``jobs`` single-process executors, one per metric worker, that survive a dead worker.
+
+    Every job names a *route* (its reference: dataset and utterance id); a route is given to a
+    worker the first time it is seen, round-robin, and keeps it. The runner sends jobs
+    point-major, so each worker meets the same references once per codec point and reuses
+    their prepared states (:mod:`codecbench.reference_states`) instead of preparing them per
+    pair; round-robin in first-seen order spreads the references evenly. A worker that dies
+    breaks only its executor: that one is rebuilt and its lost jobs are resubmitted once.
+    """
 
     def __init__(self, jobs: int, specs: list[tuple[str, dict[str, Any]]]) -> None:
         self.jobs, self.specs = jobs, specs
-        self._pool: Optional[cf.ProcessPoolExecutor] = None
+        self._pools: list[Optional[cf.ProcessPoolExecutor]] = [None] * jobs
+        self._routes: dict[str, int] = {}
+        self._origin: dict[cf.Future, tuple[int, cf.ProcessPoolExecutor, int]] = {}  # index, executor, order
+        self._running_when_broken: dict[cf.ProcessPoolExecutor, int] = {}
+        self._submitted = 0
 
     def _new(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+        return cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                       initializer=_init_worker, initargs=(self.specs, os.getpid()))
 
-    def submit(self, *job: Any) -> cf.Future:
-        if self._pool is None:
-            self._pool = self._new()
-        try:
-            return self._pool.submit(score_job, *job)
-        except BrokenProcessPool:
-            self.rebuild()
-            assert self._pool is not None
-            return self._pool.submit(score_job, *job)
+    def worker(self, route: str) -> int:
+        """Index of the worker that scores ``route``'s jobs."""
+        return self._routes.setdefault(route, len(self._routes) % self.jobs)
 
-    def rebuild(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._new()
+    def submit(self, route: str, *job: Any, fn: Optional[Callable[..., Any]] = None) -> cf.Future:
+        """Run ``fn(*job)`` (default :func:`score_job`) on ``route``'s worker."""
+        index = self.worker(route)
+        for attempt in range(2):
+            pool = self._pools[index]
+            if pool is None:
+                pool = self._pools[index] = self._new()
+            try:
+                future = pool.submit(score_job if fn is None else fn, *job)
+            except BrokenProcessPool:
+                if attempt:
+                    raise
+                self._pools[index] = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                continue
+            self._submitted += 1
+            self._origin[future] = (index, pool, self._submitted)
+            future.add_done_callback(self._forget)
+            return future
+        raise AssertionError("unreachable")
+
+    def _forget(self, done: cf.Future) -> None:  # only a broken worker's futures stay, for rebuild
+        if done.cancelled() or not isinstance(done.exception(), BrokenProcessPool):
+            self._origin.pop(done, None)
+
+    def rebuild(self, future: cf.Future) -> bool:
+        """Replace the executor that ``future`` (failed with BrokenProcessPool) ran on, once.
+
+        Returns whether ``future`` is the job that was running when its worker died. The other
+        jobs queued on that worker died with it through no fault of theirs; the runner retries
+        them without counting the attempt, so a row that kills its worker fails alone.
+        """
+        index, pool, order = self._origin.pop(future, (None, None, 0))
+        if pool is None:
+            return True
+        if pool not in self._running_when_broken:  # a worker runs its jobs in order: the oldest was running
+            self._running_when_broken[pool] = min([order] + [o for _, p, o in self._origin.values() if p is pool])
+        guilty = self._running_when_broken[pool] == order
+        if index is not None and self._pools[index] is pool:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pools[index] = None
+        return guilty
 
     def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for index, pool in enumerate(self._pools):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                self._pools[index] = None
+        self._origin.clear()
 
 
 class Runner:
@@ -445,9 +496,9 @@ class Runner:
             try:
                 result.scores, columns = future.result()
             except BrokenProcessPool:
-                if attempts < 1 and pool is not None:  # the worker died (killed, OOM): once more, fresh pool
-                    pool.rebuild()
-                    pending[pool.submit(item.specs, *job)] = (result, item, job, attempts + 1)
+                guilty = pool.rebuild(future) if pool is not None else True
+                if pool is not None and (attempts < 1 or not guilty):  # the worker died (killed, OOM): again
+                    pending[pool.submit(_route(item), item.specs, *job)] = (result, item, job, attempts + int(guilty))
                     return
                 result.status, result.error = "failed", "metric stage: a metric worker died twice on this row " \
                                                         "(killed or out of memory); rerun to retry"
@@ -473,7 +524,7 @@ class Runner:
                         self._store(store, result, item, {}, summary, log)
                         bar.update(1)
                         continue
-                    pending[pool.submit(item.specs, *job)] = (result, item, job, 0)
+                    pending[pool.submit(_route(item), item.specs, *job)] = (result, item, job, 0)
                     while len(pending) >= 2 * self.jobs:
                         finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
                         for future in finished:

@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -28,6 +29,8 @@ from codecbench.errors import MetricStageError
 from codecbench.alignment import AlignmentInfo, AlignmentPolicy, align_pair
 from codecbench.metrics import METRICS, Metric, MetricUnavailable, PairContext
 from codecbench.metrics.checks import THREADS_VARIABLE, too_short
+from codecbench.audio import array_digest
+from codecbench.reference_states import ReferenceStates
 
 MetricSpec = tuple[str, Mapping[str, Any]]
 
@@ -165,24 +168,54 @@ def score_pair(reference: np.ndarray, ref_sr: int, degraded: np.ndarray, deg_sr:
     except Exception as exc:  # unusable audio: every metric fails with the same reason
         reason = f"alignment failed: {summarize_exception(exc)}"
         return PairScores({label: MetricResult(math.nan, reason) for label in labels}, None, error=reason)
+    states = reference_states() if any(metric.shares_reference for metric in resolved) else None
+    source = (array_digest(np.asarray(reference)) + str(int(ref_sr)).encode()
+              if states is not None and states.budget > 0 else None)
     seconds = {"alignment": time.perf_counter() - start}
     results: dict[str, MetricResult] = {}
+    segments: dict[int, bytes] = {}  # digest of the aligned reference per rate, shared by its metrics
     context = context or PairContext()
     for metric, label in zip(resolved, labels, strict=False):
         rate = int(metric.info.sample_rate or ref_sr)
         ref, deg = prepared[rate]
         start = time.perf_counter()
-        results[label] = _score_one(metric, ref, deg, rate, context)
+        results[label] = _score_one(metric, ref, deg, rate, context, source, segments)
         seconds[label] = time.perf_counter() - start
     return PairScores(results, info, seconds)
 
 
-def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int,
-               context: PairContext) -> MetricResult:
+_REFERENCE_STATES: Optional[ReferenceStates] = None
+_METRIC_KEYS: "weakref.WeakKeyDictionary[Metric, tuple]" = weakref.WeakKeyDictionary()
+
+
+def reference_states() -> ReferenceStates:
+    """This process's store of prepared reference states (created on first use)."""
+    global _REFERENCE_STATES
+    if _REFERENCE_STATES is None:
+        _REFERENCE_STATES = ReferenceStates()
+    return _REFERENCE_STATES
+
+
+def _metric_key(metric: Metric) -> tuple:
+    if metric not in _METRIC_KEYS:
+        _METRIC_KEYS[metric] = (type(metric).__module__, type(metric).__qualname__,
+                                repr(sorted(metric.identity().items())))
+    return _METRIC_KEYS[metric]
+
+
+def _score_one(metric: Metric, reference: np.ndarray, degraded: np.ndarray, rate: int, context: PairContext,
+               source: Optional[bytes] = None, segments: Optional[dict[int, bytes]] = None) -> MetricResult:
     try:
         if len(reference) < metric.info.min_seconds * rate:
             raise MetricUnavailable(too_short(len(reference), rate, metric.info.min_seconds))
-        value = float(metric.score(reference, degraded, rate, context))
+        if metric.shares_reference and source is not None:
+            segments = {} if segments is None else segments
+            if rate not in segments:
+                segments[rate] = array_digest(reference)
+            state = reference_states().state(metric, _metric_key(metric), rate, source, reference, segments[rate])
+            value = float(metric.compute_prepared(state, degraded, rate))
+        else:
+            value = float(metric.score(reference, degraded, rate, context))
     except MetricUnavailable as exc:
         return MetricResult(math.nan, str(exc).strip().splitlines()[0] if str(exc).strip() else "unavailable")
     except Exception as exc:  # a metric bug or library failure must not abort the run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
@@ -87,10 +87,35 @@ class Metric(ABC):
 
     name: ClassVar[str] = ""
     info: ClassVar[MetricInfo]
+    #: ``True`` when :meth:`prepare_reference` does real work that several pairs with the same
+    #: aligned reference can share (the harness then keeps the state; see ``scoring.py``).
+    shares_reference: ClassVar[bool] = False
 
     @abstractmethod
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
         """Score one aligned pair."""
+
+    def prepare_reference(self, reference: np.ndarray, sample_rate: int) -> Any:
+        """Work that depends on the aligned reference ``[T]`` alone, done once for many pairs.
+
+        The default keeps the reference itself; metrics with ``shares_reference`` return a state
+        that :meth:`compute_prepared` scores any degraded signal of the same length against.
+        It may raise :class:`MetricUnavailable` (e.g. a silent reference).
+        """
+        return reference
+
+    def prepare_related(self, state: Any, reference: np.ndarray, sample_rate: int) -> Any:
+        """A state for another aligned segment of the same source reference (another codec's output
+        was a few samples shorter or differently delayed); may reuse ``state``'s work where it is
+        provably identical. The default prepares ``reference`` afresh."""
+        return self.prepare_reference(reference, sample_rate)
+
+    def compute_prepared(self, state: Any, degraded: np.ndarray, sample_rate: int) -> float:
+        """Score ``degraded`` ``[T]`` against a :meth:`prepare_reference` state.
+
+        Must equal ``compute(reference, degraded, sample_rate)`` exactly; the default is that call.
+        """
+        return self.compute(state, degraded, sample_rate)
 
     def score(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int, context: PairContext) -> float:
         """Score one aligned pair knowing its :class:`PairContext`; what the harness calls.

@@ -9,6 +9,8 @@ sizes are therefore in samples at that rate (e.g. 2048 samples = 42.7 ms at 48 k
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable
@@ -20,6 +22,14 @@ SPECTRAL_VERSION = "codecbench-spectral-1"
 
 #: SI-SDR ceiling: float64 cannot resolve a residual below ~1e-15 of the target energy.
 SI_SDR_MAX_DB = 150.0
+
+
+@dataclass(frozen=True)
+class PreparedSpectrum:
+    """An aligned reference ``[T]`` and its features, shared by the pairs scored against it."""
+
+    reference: np.ndarray
+    features: np.ndarray
 
 
 class _Native(Metric):
@@ -77,6 +87,7 @@ class LogSpectralDistance(_Native):
     info = MetricInfo(sample_rate=None, higher_is_better=False, unit="",
                       description="log-spectral distance, n_fft 2048 / hop 512 Hann, native rate")
     floor = 1e-10
+    shares_reference = True
 
     def __init__(self, n_fft: int = 2048, hop: int = 512) -> None:
         self.n_fft = _positive_int(self.name, "n_fft", n_fft)
@@ -86,10 +97,17 @@ class LogSpectralDistance(_Native):
         return {"n_fft": self.n_fft, "hop": self.hop}
 
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
-        require_pair(reference, degraded, sample_rate, degraded_may_be_silent=True)
+        return self.compute_prepared(self.prepare_reference(reference, sample_rate), degraded, sample_rate)
+
+    def prepare_reference(self, reference: np.ndarray, sample_rate: int) -> PreparedSpectrum:
+        """The reference's log power spectrogram ``[frames, n_fft // 2 + 1]``."""
         log_ref = np.log10(stft_magnitude(reference, self.n_fft, self.hop, self.n_fft) ** 2 + self.floor)
+        return PreparedSpectrum(reference, log_ref)
+
+    def compute_prepared(self, state: PreparedSpectrum, degraded: np.ndarray, sample_rate: int) -> float:
+        require_pair(state.reference, degraded, sample_rate, degraded_may_be_silent=True)
         log_deg = np.log10(stft_magnitude(degraded, self.n_fft, self.hop, self.n_fft) ** 2 + self.floor)
-        return float(np.mean(np.sqrt(np.mean((log_ref - log_deg) ** 2, axis=-1))))
+        return float(np.mean(np.sqrt(np.mean((state.features - log_deg) ** 2, axis=-1))))
 
 
 class MelDistance(_Native):
@@ -106,6 +124,7 @@ class MelDistance(_Native):
     info = MetricInfo(sample_rate=None, higher_is_better=False, unit="",
                       description="L1 of log-mel (80 mels, n_fft 1024, hop 256), native rate")
     floor = 1e-5
+    shares_reference = True
 
     def __init__(self, n_fft: int = 1024, hop: int = 256, n_mels: int = 80) -> None:
         self.n_fft = _positive_int(self.name, "n_fft", n_fft)
@@ -116,11 +135,19 @@ class MelDistance(_Native):
         return {"n_fft": self.n_fft, "hop": self.hop, "n_mels": self.n_mels}
 
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
-        require_pair(reference, degraded, sample_rate, degraded_may_be_silent=True)
+        return self.compute_prepared(self.prepare_reference(reference, sample_rate), degraded, sample_rate)
+
+    def prepare_reference(self, reference: np.ndarray, sample_rate: int) -> PreparedSpectrum:
+        """The reference's log mel spectrogram ``[frames, n_mels]``."""
         bank = mel_filterbank(int(sample_rate), self.n_fft, self.n_mels)
         mel_ref = stft_magnitude(reference, self.n_fft, self.hop, self.n_fft) @ bank.T
+        return PreparedSpectrum(reference, np.log(np.maximum(mel_ref, self.floor)))
+
+    def compute_prepared(self, state: PreparedSpectrum, degraded: np.ndarray, sample_rate: int) -> float:
+        require_pair(state.reference, degraded, sample_rate, degraded_may_be_silent=True)
+        bank = mel_filterbank(int(sample_rate), self.n_fft, self.n_mels)
         mel_deg = stft_magnitude(degraded, self.n_fft, self.hop, self.n_fft) @ bank.T
-        return float(np.mean(np.abs(np.log(np.maximum(mel_ref, self.floor)) - np.log(np.maximum(mel_deg, self.floor)))))
+        return float(np.mean(np.abs(state.features - np.log(np.maximum(mel_deg, self.floor)))))
 
 
 class MultiResolutionStftDistance(_Native):

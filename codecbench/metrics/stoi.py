@@ -17,6 +17,7 @@ one 16-bit LSB RMS and :data:`MIN_BAND_FRACTION` of its total energy.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -52,16 +53,35 @@ def speech_band_energy(reference: np.ndarray, sample_rate: int) -> tuple[float, 
     return rms, (band / total if total > 0.0 else 0.0)
 
 
+@dataclass(frozen=True)
+class StoiReference:
+    """An aligned reference at 10 kHz with its band-energy check (:func:`speech_band_energy`)."""
+
+    samples: np.ndarray
+    band_rms: float
+    band_fraction: float
+
+
 class _StoiBase(Metric):
     extended: ClassVar[bool] = False
+    shares_reference = True
 
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
+        return self.compute_prepared(self.prepare_reference(reference, sample_rate), degraded, sample_rate)
+
+    def prepare_reference(self, reference: np.ndarray, sample_rate: int) -> StoiReference:
+        """The band-energy check of the reference, done once (pystoi itself is called per pair)."""
+        rms, fraction = speech_band_energy(reference, sample_rate)
+        return StoiReference(reference, rms, fraction)
+
+    def compute_prepared(self, state: StoiReference, degraded: np.ndarray, sample_rate: int) -> float:
         from pystoi import stoi
 
+        reference = state.samples
         if sample_rate != STOI_RATE:
             raise ValueError(f"{self.name} needs {STOI_RATE} Hz input, got {sample_rate} Hz")
         require_pair(reference, degraded, sample_rate, self.info.min_seconds, degraded_may_be_silent=True)
-        rms, fraction = speech_band_energy(reference, sample_rate)
+        rms, fraction = state.band_rms, state.band_fraction
         if rms < SILENCE_PEAK or fraction < MIN_BAND_FRACTION:
             share = f"{10.0 * np.log10(fraction):.0f} dB" if fraction > 0.0 else "none"
             raise MetricUnavailable(f"STOI: reference has no speech energy in STOI's 150 Hz-3.8 kHz bands "

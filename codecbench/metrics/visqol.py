@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -34,6 +35,7 @@ import numpy as np
 
 from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights
 from codecbench.metrics.checks import package_version, require_pair
+from codecbench.metrics.visqol_reuse import ReferenceMemo, memoised
 
 _APIS: dict[tuple, Any] = {}
 _SHORT_INPUT_MARKERS = ("Too few samples", "smaller than minimum patch size")
@@ -113,19 +115,40 @@ def prepare_kernels(log: Callable[[str], None]) -> None:
     log(f"ViSQOL kernels compiled in {time.monotonic() - start:.0f} s")
 
 
+@dataclass
+class VisqolReference:
+    """A prepared ViSQOL reference: the float64 samples and the memo of its reference-only work."""
+
+    samples: np.ndarray
+    memo: ReferenceMemo = field(default_factory=ReferenceMemo)
+
+
 class _Visqol(Metric):
     mode: ClassVar[str] = "audio"
+    shares_reference = True
 
     def __init__(self) -> None:
         self.lattice = False
 
     def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
+        return self.compute_prepared(self.prepare_reference(reference, sample_rate), degraded, sample_rate)
+
+    def prepare_reference(self, reference: np.ndarray, sample_rate: int) -> VisqolReference:
+        """The reference as ViSQOL reads it (float64) with an empty memo (see :mod:`.visqol_reuse`)."""
+        return VisqolReference(reference.astype(np.float64))
+
+    def prepare_related(self, state: VisqolReference, reference: np.ndarray, sample_rate: int) -> VisqolReference:
+        """Shares ``state``'s memo: the patch slices inside both segments are the same samples."""
+        return VisqolReference(reference.astype(np.float64), state.memo)
+
+    def compute_prepared(self, state: VisqolReference, degraded: np.ndarray, sample_rate: int) -> float:
         if sample_rate != self.info.sample_rate:
             raise ValueError(f"{self.name} needs {self.info.sample_rate} Hz input, got {sample_rate} Hz")
-        require_pair(reference, degraded, sample_rate, self.info.min_seconds)
+        require_pair(state.samples, degraded, sample_rate, self.info.min_seconds)
         api = visqol_api(self.mode, self.lattice)
         try:
-            result = api.measure_from_arrays(reference.astype(np.float64), degraded.astype(np.float64), sample_rate)
+            with memoised(api, state.memo):
+                result = api.measure_from_arrays(state.samples, degraded.astype(np.float64), sample_rate)
         except ValueError as exc:
             if any(marker in str(exc) for marker in _SHORT_INPUT_MARKERS):
                 raise MetricUnavailable(f"ViSQOL: input too short ({exc})") from exc

@@ -237,6 +237,27 @@ class Delayed(_Base):
         return shifted
 
 
+class SharesReference(CountingMetric):
+    """CountingMetric with a prepared reference: logs ``prepare pid:length`` / ``score pid:length``."""
+
+    name = "shares_reference"
+    shares_reference = True
+
+    def _log(self, what: str, length: int) -> None:
+        counter = os.environ.get("CODECBENCH_TEST_METRIC_COUNTER")
+        if counter:
+            with open(counter, "a") as handle:
+                handle.write(f"{what} {os.getpid()}:{length}\n")
+
+    def prepare_reference(self, reference: np.ndarray, sample_rate: int) -> Any:
+        self._log("prepare", reference.shape[-1])
+        return reference
+
+    def compute_prepared(self, state: Any, degraded: np.ndarray, sample_rate: int) -> float:
+        self._log("score", state.shape[-1])
+        return float(np.mean(np.abs(state.astype(np.float64) - degraded)))
+
+
 class CodesById(_Base):
     """A code-array codec with a known code distribution (the codebook tests).
 
