@@ -287,6 +287,18 @@ class _MetricPool:
         self._origin.clear()
 
 
+
+def _restricted(work: list[_Work], allowed: list[tuple[str, dict[str, Any]]]) -> list[_Work]:
+    """``work`` with each item's metrics cut to the specs in ``allowed``; metric-only items left
+    without a metric are dropped (a coding item stays: it still codes and stores its row)."""
+    out = []
+    for item in work:
+        specs = [spec for spec in item.specs if spec in allowed]
+        if specs or (item.full and not item.reference):
+            item.specs = specs
+            out.append(item)
+    return out
+
 class Runner:
     """Executes one suite into one run directory."""
 
@@ -316,6 +328,7 @@ class Runner:
         self.reference_specs = [(spec, label) for spec, label, metric in
                                 zip(self.metric_specs, self.metric_columns, self.metrics) if not metric.info.intrusive]
         self._logged: set[Optional[str]] = set()
+        self._touched: set[str] = set()  # rows written this run (a row counts once over metric passes)
 
     @property
     def db_name(self) -> str:
@@ -378,7 +391,20 @@ class Runner:
                         message = f"skipping {point.label}: {point.unavailable}"
                         self.log(message)
                         summary.problems.append(message)
-                self._execute(work, store, summary)
+                passes = self._metric_passes()
+                for index, allowed in enumerate(passes):
+                    if index and self.jobs == 1:  # in-process scoring: free the last pass's models
+                        from codecbench.scoring import release_metrics
+
+                        release_metrics()
+                    if index:  # later passes: only metrics still missing on rows coded by now
+                        work = [item for item in self._todo(plan.rows, store, quiet=True)[0] if not item.full]
+                    work = _restricted(work, [spec for spec, label in zip(self.metric_specs, self.metric_columns)
+                                              if label in allowed])
+                    if index and work:
+                        self.log(f"scoring {', '.join(sorted(allowed))} on its own (heavy_metrics: one_at_a_time): "
+                                 f"{len(work)} items")
+                    self._execute(work, store, summary)
                 summary.stored_ok = sum(1 for status, _, _ in store.row_states().values() if status == "ok")
         finally:
             store.close()
@@ -400,13 +426,22 @@ class Runner:
         failed = sum(1 for key, (status, _, _) in states.items() if key in planned and status == "failed")
         return RunProgress(len(plan.rows), len(planned & set(states)), len(work), failed)
 
+    def _metric_passes(self) -> list[set[str]]:
+        """Metric labels per pass: all at once, or each model-backed metric in a pass of its own."""
+        labels = set(self.metric_columns)
+        heavy = [label for label, metric in zip(self.metric_columns, self.metrics) if metric.info.weights]
+        if self.suite.heavy_metrics != "one_at_a_time" or len(heavy) < 2:
+            return [labels]
+        first = labels - set(heavy[1:])  # the light metrics ride with the first heavy one
+        return [first] + [{label} for label in heavy[1:]]
+
     # -- what is left to do -------------------------------------------------------------------
-    def _todo(self, rows: list[PlanRow], store: ResultStore) -> tuple[list[_Work], RunSummary]:
+    def _todo(self, rows: list[PlanRow], store: ResultStore, quiet: bool = False) -> tuple[list[_Work], RunSummary]:
         states = store.row_states()
         identities = store.score_identities()
         planned = {row.item_key for row in rows}
         stale = set(states) - planned
-        if stale and self.shard is None:
+        if stale and self.shard is None and not quiet:
             self.log(f"note: {len(stale)} stored rows are not in this suite's plan (an earlier version of "
                      f"the suite?); they stay in the results. Use a new --out to start afresh")
         work: list[_Work] = []
@@ -443,7 +478,7 @@ class Runner:
         summary = RunSummary(self.run_dir, len(rows), len(rows) - len(work) - not_retried)
         summary.not_retried = not_retried
         work[:0] = self._reference_todo(rows, store)  # first: they need no codec worker
-        if not_retried:
+        if not_retried and not quiet:
             self.log(f"note: {not_retried} failed rows crashed their codec worker {MAX_CRASHES} times and are "
                      "not retried; pass --retry-crashed to try them again")
         return work, summary
@@ -649,11 +684,14 @@ class Runner:
             return
         if not item.full and result.status == "ok":
             store.add_scores(result.item_key, result.scores, result.identities)
-            summary.metrics_added += 1
+            if result.item_key not in self._touched:
+                summary.metrics_added += 1
+                self._touched.add(result.item_key)
             return
         for name, value in columns.items():
             setattr(result, name, value)
         store.write(result)
+        self._touched.add(result.item_key)
         if result.status == "ok":
             summary.ok += 1
         elif result.status == "failed":

@@ -120,6 +120,14 @@ def build_metrics(specs: Sequence[Union[str, MetricSpec]]) -> list[Metric]:
 _METRIC_CACHE: dict[tuple[str, tuple], Metric] = {}
 
 
+def release_metrics() -> None:
+    """Drop this process's metric instances (and so their models); later calls build them again."""
+    import gc
+
+    _METRIC_CACHE.clear()
+    gc.collect()
+
+
 def cached_metric(name: str, options: Optional[Mapping[str, Any]] = None) -> Metric:
     """The per-process instance of ``(name, options)`` (built on first use)."""
     options = dict(options or {})

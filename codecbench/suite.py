@@ -95,6 +95,9 @@ class Suite(_Strict):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     jobs: Optional[int] = Field(default=None, gt=0)
+    # "one_at_a_time": metrics with model weights are scored in separate passes (light metrics
+    # with the first), so a metric worker holds at most one model at a time
+    heavy_metrics: Literal["together", "one_at_a_time"] = "together"
     report: dict[str, Any] = Field(default_factory=dict)
     launcher: LauncherSection = Field(default_factory=LauncherSection)
     path: Optional[str] = Field(default=None, exclude=True)

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import numpy as np
 
 from codecbench.codecs.base import Codec, Payload
-from codecbench.metrics.base import Metric, MetricInfo
+from codecbench.metrics.base import Metric, MetricInfo, ModelWeights
 
 
 class _Base(Codec):
@@ -167,6 +167,43 @@ class DoubleRate(_Base):
 
     def decode(self, payload: Payload) -> np.ndarray:
         return payload.side["audio"]
+
+
+class _FakeModelMetric(Metric):
+    """A metric with "model weights", loaded on first use like the real ones: loading appends
+    ``pid:name:+`` to ``$CODECBENCH_TEST_MODEL_LOG`` and dropping a loaded instance ``pid:name:-``
+    (so tests can tell which models a process held at once)."""
+
+    info = MetricInfo(sample_rate=None, higher_is_better=False, description="test metric with a fake model",
+                      weights=(ModelWeights("fake model", "the test suite", "MIT"),))
+
+    def __init__(self) -> None:
+        self._loaded = False
+
+    def __del__(self) -> None:
+        if self._loaded:
+            self._log("-")
+
+    def _log(self, sign: str) -> None:
+        log = os.environ.get("CODECBENCH_TEST_MODEL_LOG")
+        if log:
+            with open(log, "a") as handle:
+                handle.write(f"{os.getpid()}:{self.name}:{sign}\n")
+
+    def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
+        if not self._loaded:
+            self._loaded = True
+            self._log("+")
+        scale = 1.0 if self.name == "model_a" else 2.0
+        return scale * float(np.mean(np.abs(reference.astype(np.float64) - degraded)))
+
+
+class ModelA(_FakeModelMetric):
+    name = "model_a"
+
+
+class ModelB(_FakeModelMetric):
+    name = "model_b"
 
 
 class CountingMetric(Metric):
