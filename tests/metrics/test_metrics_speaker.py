@@ -12,6 +12,7 @@ import pytest
 from codecbench.alignment import align_pair
 from codecbench.audio import load_audio
 from codecbench.scoring import MetricConfigError, build_metrics, score_pair
+from hub_layout import hub_snapshot
 
 RATE = 16000
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -52,15 +53,6 @@ def test_options_are_checked_and_labelled() -> None:
 
 
 # -- wavlm_sv with a tiny random model -------------------------------------------------------------
-@pytest.fixture
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "hub"
-    folder.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return folder
-
-
 def save_tiny_wavlm(folder: Path) -> None:
     """A random WavLM x-vector model with tiny sizes, saved like the real repository."""
     transformers = pytest.importorskip("transformers", reason="transformers is not installed")
@@ -79,11 +71,8 @@ def save_tiny_wavlm(folder: Path) -> None:
 
 
 def cache_tiny_wavlm(cache: Path) -> Path:
-    repo = cache / "models--microsoft--wavlm-base-plus-sv"
-    snapshot = repo / "snapshots" / REVISION
+    snapshot = hub_snapshot(cache, "microsoft/wavlm-base-plus-sv", REVISION)
     save_tiny_wavlm(snapshot)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(REVISION)
     return snapshot
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from codecbench.alignment import align_pair
 from codecbench.scoring import build_metrics, score_pair
+from hub_layout import hub_snapshot
 
 pytest.importorskip("utmos_pytorch", reason="utmos-pytorch is not installed (pip install 'codecbench[modern]')")
 
@@ -17,15 +18,12 @@ REVISION = "fedcba9876543210fedcba9876543210fedcba98"
 
 
 @pytest.fixture
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "hub"
-    folder.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def hf_cache(hf_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The offline cache of tests/metrics/conftest.py, with loaded models forgotten."""
     from codecbench.metrics import utmos
 
     monkeypatch.setattr(utmos, "_MODELS", {})
-    return folder
+    return hf_cache
 
 
 def cache_random_utmos(cache: Path) -> Path:
@@ -33,13 +31,9 @@ def cache_random_utmos(cache: Path) -> Path:
     import torch
     from utmos_pytorch.utmos_torch import UTMOSModel
 
-    repo = cache / "models--Blinorot--UTMOS-PyTorch"
-    snapshot = repo / "snapshots" / REVISION
-    snapshot.mkdir(parents=True)
+    snapshot = hub_snapshot(cache, "Blinorot/UTMOS-PyTorch", REVISION)
     torch.manual_seed(0)
     torch.save({k: v.half() for k, v in UTMOSModel().state_dict().items()}, snapshot / "utmos_state_dict.pt")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(REVISION)
     return snapshot / "utmos_state_dict.pt"
 
 

@@ -14,6 +14,7 @@ from codecbench.alignment import align_pair
 from codecbench.metrics import METRICS, MetricUnavailable, PairContext
 from codecbench.metrics.wer import error_rate, normalizer
 from codecbench.scoring import MetricConfigError, build_metrics, score_pair
+from hub_layout import hub_snapshot
 
 pytest.importorskip("jiwer", reason="jiwer is not installed (pip install 'codecbench[modern]')")
 pytest.importorskip("transformers", reason="transformers is not installed (pip install 'codecbench[neural]')")
@@ -59,17 +60,14 @@ def test_options_are_checked() -> None:
 
 # -- the model path ---------------------------------------------------------------------------------
 @pytest.fixture
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "hub"
-    folder.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def hf_cache(hf_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The offline cache of tests/metrics/conftest.py, with the loaded models and transcripts forgotten."""
     from codecbench.metrics import asr, wer
 
     monkeypatch.setattr(asr, "_MODELS", {})
     monkeypatch.setattr(asr, "_TRANSCRIPTS", type(asr._TRANSCRIPTS)())
     monkeypatch.setattr(wer, "_NORMALIZERS", {})
-    return folder
+    return hf_cache
 
 
 def save_tiny_whisper(folder: Path) -> None:
@@ -104,11 +102,8 @@ def save_tiny_whisper(folder: Path) -> None:
 
 
 def cache_tiny_whisper(cache: Path) -> Path:
-    repo = cache / f"models--{REPO.replace('/', '--')}"
-    snapshot = repo / "snapshots" / REVISION
+    snapshot = hub_snapshot(cache, REPO, REVISION)
     save_tiny_whisper(snapshot)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(REVISION)
     return snapshot
 
 
