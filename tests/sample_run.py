@@ -162,3 +162,8 @@ def make_synthetic_run(run_dir: Path | str, utterances: Sequence[str] = ("utt1",
                    [{"name": c, "adapter": f"adapter{i}", "bitrates": list(r), "options": {}}
                     for i, (c, r) in enumerate(codecs)], report)
     return run_dir
+
+
+def tree_contents(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` (relative POSIX path -> bytes): to prove a folder was left untouched."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}

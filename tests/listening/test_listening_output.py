@@ -13,7 +13,7 @@ from codecbench.errors import EXIT_USAGE, StorageError
 from codecbench.listening import build_listening_test
 from codecbench.paths import SITE_MARKER
 from codecbench.report.cli import main as cli_main
-from sample_run import make_synthetic_run
+from sample_run import make_synthetic_run, tree_contents
 
 
 @pytest.fixture(scope="module")
@@ -22,27 +22,23 @@ def run(tmp_path_factory) -> Path:
                               codecs=(("Alpha", (3, 12)),), seconds=0.5)
 
 
-def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 def test_foreign_folder_is_refused_with_one_line(run, tmp_path, capsys):
     out = tmp_path / "mine"
     (out / "audio").mkdir(parents=True)
     sf.write(out / "audio" / "my_take.wav", np.zeros(160, dtype=np.float32), 16000)
     (out / "notes.txt").write_text("session notes\n")
-    before = _files(out)
+    before = tree_contents(out)
     with pytest.raises(StorageError, match="not written by codecbench"):
         build_listening_test(run, "mos", 1, out)
     assert cli_main(["listen", str(run), "--test", "mos", "--out", str(out)]) == EXIT_USAGE
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(out) in err and "--out" in err
-    assert _files(out) == before
+    assert tree_contents(out) == before
 
 
 def test_rebuild_keeps_users_files_and_removes_only_its_old_stimuli(run, tmp_path):
     out = build_listening_test(run, "mushra", 3, tmp_path / "t", seed=1)
-    first = set(_files(out))
+    first = set(tree_contents(out))
     marker = json.loads((out / SITE_MARKER).read_text())
     assert marker["tool"] == "listen" and set(marker["files"]) == first - {SITE_MARKER}
     assert "webmushra/README.txt" in marker["files"]
@@ -50,7 +46,7 @@ def test_rebuild_keeps_users_files_and_removes_only_its_old_stimuli(run, tmp_pat
     (out / "static" / "my.css").write_text("body{}")
     (out / "notes.txt").write_text("keep\n")
     build_listening_test(run, "mushra", 1, out, seed=2)
-    after = _files(out)
+    after = tree_contents(out)
     assert {"audio/my_take.wav", "static/my.css", "notes.txt"} <= set(after)
     config = json.loads(after["test_config.json"])
     ours = {s["src"] for t in config["trials"] for s in t["stimuli"]} | {t["reference"] for t in config["trials"]}
@@ -79,9 +75,9 @@ def test_analysis_beside_the_results_keeps_them_and_a_hostile_test_id_stays_insi
         files.append(folder / f"{name}.json")
         files[-1].write_text(json.dumps(_mushra_result("../../../evil", name)))
     (folder / "notes.txt").write_text("session log\n")
-    before = _files(folder)
+    before = tree_contents(folder)
     analyze(files, folder)  # written next to the results it read: allowed, nothing of theirs replaced
-    after = _files(folder)
+    after = tree_contents(folder)
     assert all(after[k] == v for k, v in before.items())
     new = set(after) - set(before)
     assert {"summary.json", "conditions.csv", "listeners.csv", SITE_MARKER} <= new

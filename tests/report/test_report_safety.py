@@ -15,7 +15,7 @@ from codecbench.paths import SITE_MARKER, AllowedRoots
 from codecbench.report import ReportOptions, build_report
 from codecbench.report.build import build_report_summary
 from codecbench.report.cli import main as cli_main
-from sample_run import make_synthetic_run
+from sample_run import make_synthetic_run, tree_contents
 from codecbench.results import load_results
 from codecbench.store import ItemResult, ResultStore
 
@@ -34,37 +34,33 @@ def run(base_run, tmp_path) -> Path:
     return Path(shutil.copytree(base_run, tmp_path / "run"))
 
 
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 def test_foreign_out_dir_is_refused_and_left_untouched(run, tmp_path, capsys):
     site = tmp_path / "mine"
     (site / "audio").mkdir(parents=True)
     sf.write(site / "audio" / "my_recording.wav", np.zeros(800, dtype=np.float32), 16000)
     (site / "notes.txt").write_text("my notes\n")
     (site / "page.html").write_text("<p>mine</p>\n")
-    before = _snapshot(site)
+    before = tree_contents(site)
     with pytest.raises(StorageError, match="not written by codecbench"):
         build_report(run, site, options=ReportOptions(**FAST))
-    assert _snapshot(site) == before
+    assert tree_contents(site) == before
     assert cli_main(["report", str(run), "--out", str(site), "--no-spectrograms"]) == EXIT_USAGE
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(site) in err and "empty or new folder" in err
-    assert _snapshot(site) == before
+    assert tree_contents(site) == before
 
 
 def test_rebuild_replaces_only_listed_files_and_keeps_users_own(run, tmp_path):
     site = tmp_path / "site"
     build_report(run, site, options=ReportOptions(demo_items=3, **FAST))
-    first = set(_snapshot(site))
+    first = set(tree_contents(site))
     assert SITE_MARKER in first and any(f.startswith("audio/") for f in first)
     # The user adds their own files next to (and inside) the report folders.
     sf.write(site / "audio" / "my_recording.wav", np.ones(400, dtype=np.float32) * 0.1, 16000)
     (site / "notes.txt").write_text("keep me\n")
     (site / "my_page.html").write_text("<p>keep me too</p>\n")
     build_report(run, site, options=ReportOptions(demo_items=1, **FAST))
-    after = _snapshot(site)
+    after = tree_contents(site)
     assert after["notes.txt"] == b"keep me\n" and after["my_page.html"] == b"<p>keep me too</p>\n"
     assert "audio/my_recording.wav" in after
     # Our files of the 3-utterance build that the 1-utterance build did not write are gone.
@@ -83,7 +79,7 @@ def test_a_build_that_fails_half_way_still_records_what_it_wrote(run, tmp_path, 
     monkeypatch.setattr(build, "rd_plot", broken)
     with pytest.raises(RuntimeError, match="plotting failed"):
         build_report(run, site, options=ReportOptions(**FAST))
-    written = set(_snapshot(site)) - {SITE_MARKER}
+    written = set(tree_contents(site)) - {SITE_MARKER}
     assert written and set(json.loads((site / SITE_MARKER).read_text())["files"]) >= written
     monkeypatch.undo()
     (site / "notes.txt").write_text("mine")
@@ -138,7 +134,7 @@ def test_files_named_by_the_database_outside_the_run_are_not_copied(run, tmp_pat
     out = build_report(run, tmp_path / "site", options=ReportOptions(audio_format="copy", **FAST))
     err = capsys.readouterr().err
     assert "/etc/passwd" in err and str(secret) in err and "left out" in err
-    copied = _snapshot(out)
+    copied = tree_contents(out)
     assert secret.read_bytes() not in copied.values()
     assert not any(b"root:" in data for name, data in copied.items() if name.startswith("audio/"))
     demo = next(out.glob("demo_*_1.html")).read_text()
@@ -166,9 +162,9 @@ def test_dataset_name_that_climbs_writes_nowhere_outside_the_site(tmp_path):
     work = tmp_path / "a" / "b" / "c"
     run = make_synthetic_run(work / "run", utterances=("../../u1", "/abs/u2"), codecs=(("../up", (6, 12)),),
                              seconds=0.5, dataset="../../../x")
-    before = _snapshot(tmp_path)
+    before = tree_contents(tmp_path)
     out = build_report(run, work / "site", options=ReportOptions(bootstrap=200))
-    new = {f for f in set(_snapshot(tmp_path)) - set(before) if not Path(f).name.startswith("results.sqlite")}
+    new = {f for f in set(tree_contents(tmp_path)) - set(before) if not Path(f).name.startswith("results.sqlite")}
     site_prefix = (work / "site").relative_to(tmp_path).as_posix() + "/"
     assert new and all(f.startswith(site_prefix) for f in new)
     assert any("audio/" in f for f in new) and any("spec/" in f for f in new) and any("plots/" in f for f in new)
