@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import os
 from importlib import metadata
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -46,6 +48,17 @@ def too_short(samples: int, sample_rate: int, min_seconds: float) -> str:
     need = math.ceil(min_seconds * sample_rate - 1e-9)
     return (f"aligned pair is {samples} samples ({samples / sample_rate:.4f} s) at {sample_rate} Hz, shorter than "
             f"the {min_seconds:g} s minimum ({need} samples)")
+
+
+def model_weights(name: str, explicit: Optional[str]) -> Path:
+    """The local weights ``name`` (``explicit`` path, else the HF cache), or :class:`MetricUnavailable`
+    with the one line naming what to fetch (the pair is NaN, the run goes on)."""
+    from codecbench import weights
+
+    path = weights.resolve(name, explicit)
+    if path is None:
+        raise MetricUnavailable(weights.missing_message(name, explicit, "weights"))
+    return path
 
 
 def package_version(distribution: str) -> str:

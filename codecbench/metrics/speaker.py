@@ -25,7 +25,7 @@ from typing import Any, Optional
 import numpy as np
 
 from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights
-from codecbench.metrics.checks import package_version, require_pair, worker_threads
+from codecbench.metrics.checks import model_weights, package_version, require_pair, worker_threads
 
 SPEAKER_RATE = 16000
 BACKENDS = ("resemblyzer", "wavlm_sv")
@@ -162,10 +162,5 @@ class SpeakerSimilarity(Metric):
         require_pair(reference, degraded, sample_rate, self.info.min_seconds)
         if self.backend == "resemblyzer":
             return cosine(resemblyzer_embedding(reference), resemblyzer_embedding(degraded))
-        folder = self._wavlm_folder()
-        if folder is None:
-            from codecbench.weights import missing_message
-
-            raise MetricUnavailable(missing_message(WAVLM_WEIGHTS, self.weights, "weights"))
-        ref, deg = wavlm_embeddings(folder, [reference, degraded])
+        ref, deg = wavlm_embeddings(model_weights(WAVLM_WEIGHTS, self.weights), [reference, degraded])
         return cosine(ref, deg)

@@ -25,7 +25,7 @@ from typing import Any, Optional
 import numpy as np
 
 from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights
-from codecbench.metrics.checks import package_version, require_pair, worker_threads
+from codecbench.metrics.checks import model_weights, package_version, require_pair, worker_threads
 
 UTMOS_RATE = 16000
 UTMOS_WEIGHTS = "utmos22_strong"  # name in codecbench.weights.KNOWN_WEIGHTS
@@ -99,13 +99,8 @@ class Utmos(Metric):
         if sample_rate != UTMOS_RATE:
             raise ValueError(f"{self.name} needs {UTMOS_RATE} Hz input, got {sample_rate} Hz")
         require_pair(reference, degraded, sample_rate, self.info.min_seconds, reference_may_be_silent=True)
-        checkpoint = self._checkpoint()
-        if checkpoint is None:
-            from codecbench.weights import missing_message
-
-            raise MetricUnavailable(missing_message(UTMOS_WEIGHTS, self.weights, "weights"))
         import torch
 
-        model = utmos_model(checkpoint)
+        model = utmos_model(model_weights(UTMOS_WEIGHTS, self.weights))
         with torch.inference_mode():
             return float(model.score(torch.from_numpy(np.ascontiguousarray(degraded, dtype=np.float32)))[0])

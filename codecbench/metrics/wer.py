@@ -37,7 +37,7 @@ import numpy as np
 
 from codecbench.metrics.asr import ASR_RATE, transcribe
 from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights, PairContext
-from codecbench.metrics.checks import package_version, require_pair
+from codecbench.metrics.checks import model_weights, package_version, require_pair
 
 DEFAULT_MODEL = "whisper_small"  # name in codecbench.weights.KNOWN_WEIGHTS
 NORMALIZERS = ("whisper_english", "basic")
@@ -119,12 +119,7 @@ class _AsrErrorRate(Metric):
                 **({"weights": self.weights} if self.weights else {})}
 
     def _folder(self) -> Path:
-        from codecbench import weights
-
-        folder = weights.resolve(self.model, self.weights)
-        if folder is None:
-            raise MetricUnavailable(weights.missing_message(self.model, self.weights, "weights"))
-        return folder
+        return model_weights(self.model, self.weights)
 
     def implementation(self) -> str:
         """transformers, torch and jiwer versions, and the model's HF revision (or file digests)."""
