@@ -88,3 +88,23 @@ def test_options_reach_the_tracker_and_the_label() -> None:
         pytest.approx(10.0, abs=0.2)
     with pytest.raises(MetricConfigError, match="f0_min < f0_max"):
         build_metrics([("f0_rmse", {"f0_min": 500.0, "f0_max": 300.0})])
+
+
+def test_the_three_pitch_metrics_track_a_pair_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codecbench.metrics import pitch
+
+    calls: list[int] = []
+    real = pitch.track_f0
+
+    def counting(signal: np.ndarray, *args: float) -> np.ndarray:
+        calls.append(len(signal))
+        return real(signal, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pitch, "track_f0", counting)
+    monkeypatch.setattr(pitch, "_LAST", None)
+    reference, degraded = constant(200.0), constant(200.0 * 2 ** (50 / 1200))
+    alone = {name: score(name, reference, degraded) for name in ("f0_rmse", "vuv_f1")}
+    assert len(calls) == 2  # reference and degraded, once for both metrics
+    assert score("f0_rmse", reference, constant(220.0)) > alone["f0_rmse"] and len(calls) == 4  # a new pair
+    assert build_metrics([("f0_rmse", {"f0_max": 300.0})])[0].compute(reference, degraded, RATE) == \
+        pytest.approx(alone["f0_rmse"], abs=1.0) and len(calls) == 6  # other settings: tracked again
