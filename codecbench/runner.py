@@ -287,7 +287,6 @@ class _MetricPool:
         self._origin.clear()
 
 
-
 def _restricted(work: list[_Work], allowed: list[tuple[str, dict[str, Any]]]) -> list[_Work]:
     """``work`` with each item's metrics cut to the specs in ``allowed``; metric-only items left
     without a metric are dropped (a coding item stays: it still codes and stores its row)."""
@@ -298,6 +297,7 @@ def _restricted(work: list[_Work], allowed: list[tuple[str, dict[str, Any]]]) ->
             item.specs = specs
             out.append(item)
     return out
+
 
 class Runner:
     """Executes one suite into one run directory."""
@@ -393,14 +393,15 @@ class Runner:
                         summary.problems.append(message)
                 passes = self._metric_passes()
                 for index, allowed in enumerate(passes):
-                    if index and self.jobs == 1:  # in-process scoring: free the last pass's models
-                        from codecbench.scoring import release_metrics
-
-                        release_metrics()
                     if index:  # later passes: only metrics still missing on rows coded by now
+                        if self.jobs == 1:  # in-process scoring: free the last pass's models first
+                            from codecbench.scoring import release_metrics
+
+                            release_metrics()
                         work = [item for item in self._todo(plan.rows, store, quiet=True)[0] if not item.full]
-                    work = _restricted(work, [spec for spec, label in zip(self.metric_specs, self.metric_columns)
-                                              if label in allowed])
+                    if len(passes) > 1:
+                        work = _restricted(work, [spec for spec, label in zip(self.metric_specs, self.metric_columns)
+                                                  if label in allowed])
                     if index and work:
                         self.log(f"scoring {', '.join(sorted(allowed))} on its own (heavy_metrics: one_at_a_time): "
                                  f"{len(work)} items")
