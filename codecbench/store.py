@@ -384,10 +384,10 @@ class ResultStore:
         return items
 
     # -- reference scores (non-intrusive metrics on the reference) -----------------------------
-    def _has_reference_table(self) -> bool:
-        """False for a read-only database written before reference scores existed."""
-        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reference_scores'"
-                                  ).fetchone() is not None
+    def _has_table(self, name: str) -> bool:
+        """False for a table added after an older database that was opened read-only (never migrated)."""
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                  (name,)).fetchone() is not None
 
     def write_reference(self, dataset: str, utterance: str, content_hash: Optional[str],
                         scores: dict[str, tuple[float, Optional[str]]], identities: dict[str, str]) -> None:
@@ -402,7 +402,7 @@ class ResultStore:
     def reference_states(self) -> dict[tuple[str, str], dict[str, tuple[Optional[str], Optional[str]]]]:
         """(dataset, utterance) -> {metric label: (identity digest, content hash)} (what a resume compares)."""
         out: dict[tuple[str, str], dict[str, tuple[Optional[str], Optional[str]]]] = {}
-        if not self._has_reference_table():
+        if not self._has_table("reference_scores"):
             return out
         for dataset, utt, metric, identity, content in self._conn.execute(
                 "SELECT dataset, utterance, metric, identity, content_hash FROM reference_scores"):
@@ -411,7 +411,7 @@ class ResultStore:
 
     def reference_rows(self) -> list[dict[str, Any]]:
         """Every stored reference score as a dict (dataset, utterance, metric, value, reason, identity, content_hash)."""
-        if not self._has_reference_table():
+        if not self._has_table("reference_scores"):
             return []
         cur = self._conn.execute("SELECT dataset, utterance, metric, value, reason, identity, content_hash "
                                  "FROM reference_scores ORDER BY dataset, utterance, metric")
@@ -428,8 +428,7 @@ class ResultStore:
 
     def codebook_counts(self) -> dict[str, CodeCounts]:
         """item_key -> code histogram of every row that has one (none in pre-schema-3 databases)."""
-        present = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codebook_counts'")
-        if present.fetchone() is None:  # an older database opened read-only: never migrated
+        if not self._has_table("codebook_counts"):
             return {}
         out = {}
         for key, text in self._conn.execute("SELECT item_key, counts FROM codebook_counts"):
