@@ -34,22 +34,6 @@ def condition_label(codec: str, bitrate: Optional[float]) -> str:
     return f"{codec}_{bitrate:g}"
 
 
-#: What ``measured_kbps`` is for a codec whose payload is a code array (the PyTorch adapters): the
-#: size of the codes, not of a coded bitstream. Byte-stream codecs (Opus, MP3, AAC) are measured
-#: from the bytes they emit.
-NOMINAL_RATE_NOTE = ("nominal payload rate of the code array: codes x log2(codebook size) / duration, "
-                     "with no entropy coding, container or side information")
-
-
-def nominal_rate_labels(manifest: dict[str, Any]) -> list[str]:
-    """Condition labels (``EnCodec_6``) whose ``measured_kbps`` is a nominal payload rate.
-
-    Read from the manifest's ``codec_points`` (``payload: "codes"``); empty for runs recorded
-    before the manifest said so.
-    """
-    return [p["label"] for p in manifest.get("codec_points", []) if p.get("payload") == "codes"]
-
-
 #: What ``measured_kbps`` is for a row whose payload was a code array (``payload_kind == "codes"``:
 #: the PyTorch adapters, the README's mu-law example): the size of the codes, not of a coded
 #: bitstream. Byte-stream codecs (Opus, MP3, AAC) are measured from the bytes they emit.
