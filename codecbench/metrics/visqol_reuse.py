@@ -91,10 +91,6 @@ class ReferenceMemo:
         results[kind] = value = _freeze(compute())
         return value
 
-    def remember(self, samples: np.ndarray) -> None:
-        """Keep ``samples``, so a later input that is a prefix of them can be found."""
-        self._entry(samples)
-
     def enclosing(self, samples: np.ndarray, step: int, kind: tuple) -> Optional[tuple[np.ndarray, int]]:
         """``(signal, offset)``: a remembered longer signal with ``signal[offset:offset + len(samples)]``
         equal to ``samples`` sample for sample, ``offset`` a multiple of ``step``; one that already
