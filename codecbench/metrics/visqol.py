@@ -35,6 +35,7 @@ import numpy as np
 
 from codecbench.metrics.base import Metric, MetricInfo, MetricUnavailable, ModelWeights
 from codecbench.metrics.checks import package_version, require_pair
+from codecbench.metrics.visqol_kernels import banded_kernel, compile_kernels
 from codecbench.metrics.visqol_reuse import ReferenceMemo, memoised
 
 _APIS: dict[tuple, Any] = {}
@@ -73,6 +74,7 @@ def visqol_api(mode: str, lattice: bool = False) -> Any:
         # The port logs a warning per call for benign cases (e.g. speech input below 16 kHz).
         logging.getLogger("visqol").setLevel(logging.ERROR)
         warmup()
+        compile_kernels()
         api = VisqolApi()
         try:
             api.create(mode=mode, use_lattice_model=bool(lattice) if mode == "speech" else None)
@@ -85,13 +87,17 @@ def visqol_api(mode: str, lattice: bool = False) -> Any:
     return _APIS[key]
 
 
-def _kernel_cache_dirs() -> list[Path]:
-    """Where numba keeps visqol-python's compiled kernels: ``NUMBA_CACHE_DIR`` when set, else the
+def _kernel_caches() -> list[tuple[Path, str]]:
+    """Where numba keeps the compiled ViSQOL kernels (visqol-python's and codecbench's banded
+    gammatone), as ``(folder, index file pattern)``: ``NUMBA_CACHE_DIR`` when set, else each
     package's own ``__pycache__`` (numba's default for an importable, writable package)."""
     import visqol
 
+    from codecbench.metrics import visqol_kernels
+
     custom = os.environ.get("NUMBA_CACHE_DIR")
-    return [Path(custom)] if custom else [Path(visqol.__file__).parent / "__pycache__"]
+    return [(Path(custom) if custom else Path(str(module.__file__)).parent / "__pycache__", pattern)
+            for module, pattern in ((visqol, "numba_accel*.nbi"), (visqol_kernels, "visqol_kernels*.nbi"))]
 
 
 def prepare_kernels(log: Callable[[str], None]) -> None:
@@ -106,12 +112,14 @@ def prepare_kernels(log: Callable[[str], None]) -> None:
         return
     if not has_numba():
         return
-    dirs = _kernel_cache_dirs()
-    if any(next(d.rglob("numba_accel*.nbi"), None) is not None for d in dirs if d.is_dir()):
+    caches = _kernel_caches()
+    if all(folder.is_dir() and next(folder.rglob(pattern), None) is not None for folder, pattern in caches):
         return
-    log(f"compiling ViSQOL kernels, once (~30-60 s); cached in {dirs[0]}")
+    log(f"compiling ViSQOL kernels, once (~30-60 s); cached in {caches[0][0]}"
+        + (f" and {caches[1][0]}" if caches[1][0] != caches[0][0] else ""))
     start = time.monotonic()
     warmup()
+    compile_kernels()
     log(f"ViSQOL kernels compiled in {time.monotonic() - start:.0f} s")
 
 
@@ -147,7 +155,7 @@ class _Visqol(Metric):
         require_pair(state.samples, degraded, sample_rate, self.info.min_seconds)
         api = visqol_api(self.mode, self.lattice)
         try:
-            with memoised(api, state.memo):
+            with memoised(api, state.memo), banded_kernel():
                 result = api.measure_from_arrays(state.samples, degraded.astype(np.float64), sample_rate)
         except ValueError as exc:
             if any(marker in str(exc) for marker in _SHORT_INPUT_MARKERS):

@@ -71,16 +71,23 @@ def test_first_run_says_it_compiles_the_kernels_and_later_runs_are_silent(
     assert numba_accel.has_numba(), "numba is missing: visqol-python[accel] is a required dependency"
     from codecbench.metrics import visqol as visqol_metric
 
-    compiled: list[bool] = []
-    monkeypatch.setattr(numba_accel, "warmup", lambda: compiled.append(True))
+    compiled: list[str] = []
+    monkeypatch.setattr(numba_accel, "warmup", lambda: compiled.append("visqol"))
+    monkeypatch.setattr(visqol_metric, "compile_kernels", lambda: compiled.append("banded"))
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     said: list[str] = []
     visqol_metric.prepare_kernels(said.append)
-    assert compiled == [True] and len(said) == 2
+    assert compiled == ["visqol", "banded"] and len(said) == 2
     assert said[0].startswith("compiling ViSQOL kernels") and str(tmp_path / "numba") in said[0]
-    cached = tmp_path / "numba" / "visqol" / "numba_accel._dp_forward_pass-304.py311.nbi"
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"")
+    for name in ("visqol/numba_accel._dp_forward_pass-304.py311.nbi",
+                 "codecbench/metrics/visqol_kernels._banded_gammatone-48.py311.nbi"):
+        said.clear()
+        visqol_metric.prepare_kernels(said.append)
+        assert said, f"silent before {name} is cached"
+        cached = tmp_path / "numba" / name
+        cached.parent.mkdir(parents=True)
+        cached.write_bytes(b"")
     said.clear()
+    compiled.clear()
     visqol_metric.prepare_kernels(said.append)
-    assert said == [] and compiled == [True]
+    assert said == [] and compiled == []
