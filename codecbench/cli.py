@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from codecbench import __version__
 from codecbench.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CodecbenchError, NothingScoredError
@@ -336,13 +336,26 @@ def build_parser() -> argparse.ArgumentParser:
 NOTE_LOGGERS = ("apcodec", "complex_rvqvae", "hificodec")
 
 
+class _StderrNow(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (it may be replaced after
+    the handler is attached: a captured or redirected stream, a test harness)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _show_notes() -> None:
     """Print the model packages' INFO notes as ``codecbench: note: ...`` lines on stderr (once)."""
     for name in NOTE_LOGGERS:
         logger = logging.getLogger(name)
         if any(getattr(h, "codecbench_notes", False) for h in logger.handlers):
             continue
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrNow()
         handler.setFormatter(logging.Formatter("codecbench: note: %(message)s"))
         handler.codecbench_notes = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

@@ -123,6 +123,30 @@ def library_version(lib_prefix: str, symbol: str) -> str:
     return "unknown"
 
 
+@lru_cache(maxsize=None)
+def version_in_stream(encoder: str, marker: str) -> str:
+    """The version an encoder writes into its own frames after ``marker``, or ``"unknown"``.
+
+    For libraries linked into libavcodec instead of shipped beside it (PyAV 18 links LAME
+    statically, so :func:`library_version` finds no ``get_lame_version``): LAME pads its frames
+    with ``LAME<version>``, so half a second of coded silence names the library that coded it.
+    """
+    import re
+
+    try:
+        import av
+
+        context: Any = av.CodecContext.create(encoder, "w")
+        context.sample_rate, context.layout, context.format, context.bit_rate = 24000, "mono", "fltp", 64000
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 12000), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 24000
+        data = b"".join(bytes(packet) for packet in [*context.encode(frame), *context.encode(None)])
+    except Exception:  # noqa: BLE001 - PyAV raises several types for missing or failing encoders
+        return "unknown"
+    found = re.search(re.escape(marker.encode()) + rb"(\d+\.\d+[0-9a-z.]*)", data)
+    return found.group(1).decode().rstrip(".") if found else "unknown"
+
+
 def backend_versions() -> dict[str, str]:
     """PyAV, FFmpeg and libavcodec versions (they change the bitstream, so they key the cache)."""
     try:
@@ -299,6 +323,9 @@ class PyAVCodec(Codec):
     """
 
     library: Optional[tuple[str, str]] = None
+    # The encoder's version tag in its own frames, read when the library's version function is not
+    # reachable (see version_in_stream).
+    stream_marker: Optional[str] = None
     accepted_channels = (1, 2)
     setup: EncoderSetup
     options: dict[str, Any]
@@ -384,6 +411,8 @@ class PyAVCodec(Codec):
                      encoder_options=dict(sorted(self.setup.options.items())), **backend_versions())
         if self.library is not None:
             ident["encoder_library"] = library_version(*self.library)
+            if ident["encoder_library"] == "unknown" and self.stream_marker:
+                ident["encoder_library"] = version_in_stream(self.setup.encoder, self.stream_marker)
         return ident
 
     def unavailable_reason(self) -> Optional[str]:

@@ -119,6 +119,7 @@ class Mp3Codec(PyAVCodec):
     sample_rates = SAMPLE_RATES
     default_bitrates = (8.0, 16.0, 24.0, 32.0, 64.0, 128.0)
     library = ("libmp3lame", "get_lame_version")
+    stream_marker = "LAME"
 
     def __init__(self, bitrate: Optional[float] = 64.0, device: str = "cpu",
                  sample_rate: Optional[int] = None, vbr: bool = False, channels: Optional[int] = None) -> None:
