@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -242,58 +243,82 @@ def _rtfs(results: list[Any], seconds: float) -> tuple[float, float]:
 
 
 def run_batch(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """RTF of the neural adapters at batch 1 and batched, as a run's codec worker codes them."""
-    from codecbench.batching import batch_limits
+    """RTF of the neural adapters at batch 1 and batched, as a run's codec worker codes them.
 
+    A case that fails (e.g. out of GPU memory) is a row with its ``error``; the others still run.
+    """
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():
             if args.only and args.only not in case.label or case.build is _nothing:
                 continue
-            folder = Path(tmp) / case.label.replace(" ", "_")
-            codec: Any = case.make(case.build(folder), args.device)
-            limits = batch_limits(codec, args.batch_seconds)
-            limits.apply(codec)  # as the codec worker does
-            rate = codec.sample_rate
-            items = [_speech_like(int(args.seconds * rate), rate, seed) for seed in range(args.items)]
-            cache = Path(tmp) / "cache"
-            timings: dict[str, list[tuple[float, float]]] = {"single": [], "batched": []}
-            outputs: dict[str, list[Any]] = {}
-            for mode in ("single", "batched"):
-                chosen = None if mode == "single" else limits
-                _code_all(codec, case.label, items[:2], rate, cache, chosen)  # warm-up
-                for _ in range(args.repeat):
-                    outputs[mode] = _code_all(codec, case.label, items, rate, cache, chosen)
-                    timings[mode].append(_rtfs(outputs[mode], args.seconds))
-            (enc1, dec1), (encb, decb) = ((statistics.median(t[0] for t in timings[m]),
-                                           statistics.median(t[1] for t in timings[m])) for m in ("single", "batched"))
-            same_code_counts = all(a.codebooks.to_json() == b.codebooks.to_json()
-                             for a, b in zip(outputs["single"], outputs["batched"]))
-            difference = max(float(np.max(np.abs(a.audio - b.audio)))
-                             for a, b in zip(outputs["single"], outputs["batched"]))
-            rows.append({"codec": case.label, "rate": rate, "device": args.device, "items": args.items,
-                         "seconds": args.seconds, "batch_items": outputs["batched"][0].batch_items,
-                         "limit_items": limits.items, "limit_seconds": limits.seconds,
-                         "encode_rtf_batch1": enc1, "encode_rtf_batched": encb,
-                         "decode_rtf_batch1": dec1, "decode_rtf_batched": decb,
-                         "speedup": (enc1 + dec1) / (encb + decb), "same_code_counts": same_code_counts,
-                         "max_abs_decoded_difference": difference})
+            try:
+                rows.append(_measure_batching(case, args, Path(tmp)))
+            except Exception as exc:  # noqa: BLE001 - one case's failure is its row
+                rows.append({"codec": case.label, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
             print(f"  measured {case.label}", file=sys.stderr, flush=True)
-            del codec
             if args.device.startswith("cuda"):
                 torch.cuda.empty_cache()
     return rows
 
 
+def _peak_mb(device: str) -> Optional[float]:
+    return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+
+
+def _measure_batching(case: Case, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from codecbench.batching import batch_limits
+
+    codec: Any = case.make(case.build(tmp / case.label.replace(" ", "_")), args.device)
+    limits = batch_limits(codec, args.batch_seconds)
+    limits.apply(codec)  # as the codec worker does
+    rate = codec.sample_rate
+    items = [_speech_like(int(args.seconds * rate), rate, seed) for seed in range(args.items)]
+    timings: dict[str, list[tuple[float, float]]] = {"single": [], "batched": []}
+    outputs: dict[str, list[Any]] = {}
+    peaks: dict[str, Optional[float]] = {}
+    for mode in ("single", "batched"):
+        chosen = None if mode == "single" else limits
+        _code_all(codec, case.label, items[:2], rate, tmp / "cache", chosen)  # warm-up
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        for _ in range(args.repeat):
+            outputs[mode] = _code_all(codec, case.label, items, rate, tmp / "cache", chosen)
+            timings[mode].append(_rtfs(outputs[mode], args.seconds))
+        peaks[mode] = _peak_mb(args.device)
+    (enc1, dec1), (encb, decb) = ((statistics.median(t[0] for t in timings[m]),
+                                   statistics.median(t[1] for t in timings[m])) for m in ("single", "batched"))
+    batch = outputs["batched"][0].batch_items
+    per_sample = None  # activation bytes per input sample and channel: what codecbench.batching estimates
+    if peaks["single"] is not None and peaks["batched"] is not None and batch > 1:
+        extra_samples = (batch - 1) * items[0].shape[1] * codec.channels
+        per_sample = (peaks["batched"] - peaks["single"]) * 2**20 / extra_samples
+    return {"codec": case.label, "rate": rate, "device": args.device, "items": args.items, "seconds": args.seconds,
+            "batch_items": batch, "limit_items": limits.items, "limit_seconds": limits.seconds,
+            "encode_rtf_batch1": enc1, "encode_rtf_batched": encb, "decode_rtf_batch1": dec1,
+            "decode_rtf_batched": decb, "speedup": (enc1 + dec1) / (encb + decb),
+            "same_code_counts": all(a.codebooks.to_json() == b.codebooks.to_json()
+                                    for a, b in zip(outputs["single"], outputs["batched"])),
+            "max_abs_decoded_difference": max(float(np.max(np.abs(a.audio - b.audio)))
+                                              for a, b in zip(outputs["single"], outputs["batched"])),
+            "peak_mb_batch1": peaks["single"], "peak_mb_batched": peaks["batched"],
+            "activation_bytes_per_sample": per_sample}
+
+
 def print_batch_table(rows: list[dict[str, Any]]) -> None:
     print("| codec | rate | items x s | batch | encode RTF b=1 | encode RTF batched | decode RTF b=1 | "
-          "decode RTF batched | enc+dec speed-up | same code counts | max abs diff |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "decode RTF batched | enc+dec speed-up | same code counts | max abs diff | peak MiB b=1 / batched |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        if "error" in r:
+            print(f"| {r['codec']} | failed: {r['error']} |")
+            continue
+        peaks = ("-" if r["peak_mb_batched"] is None
+                 else f"{r['peak_mb_batch1']:.0f} / {r['peak_mb_batched']:.0f}")
         print(f"| {r['codec']} | {r['rate']} | {r['items']} x {r['seconds']:g} | {r['batch_items']} | "
               f"{r['encode_rtf_batch1']:.4f} | {r['encode_rtf_batched']:.4f} | {r['decode_rtf_batch1']:.4f} | "
               f"{r['decode_rtf_batched']:.4f} | {r['speedup']:.2f}x | {'yes' if r['same_code_counts'] else 'NO'} | "
-              f"{r['max_abs_decoded_difference']:.1e} |")
+              f"{r['max_abs_decoded_difference']:.1e} | {peaks} |")
 
 
 def main() -> None:
@@ -315,8 +340,9 @@ def main() -> None:
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.seconds:g} s of audio per item, "
           f"median of {args.repeat}, {mode}", file=sys.stderr if args.json else sys.stdout)
     rows = run_batch(args) if args.batch else run_table(args)
-    if args.json:
-        print(json.dumps(rows, indent=1))
+    if args.json:  # strict JSON: NaN (e.g. no Encodec 24k row to compare with) becomes null
+        print(json.dumps([{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+                          for row in rows], indent=1))
     elif args.batch:
         print_batch_table(rows)
     else:
