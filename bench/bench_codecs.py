@@ -8,19 +8,31 @@ RTF = processing time / audio duration (lower is faster; < 1 is faster than real
 are the median of ``--repeat`` runs after one warm-up; the last columns are each codec's total
 time as a ratio to Encodec 24 kHz measured in the same run (the usual reference neural codec).
 
-    python bench/bench_codecs.py [--device cpu] [--seconds 10] [--repeat 3] [--threads N] [--only opus]
+``--batch`` measures the codec stage's GPU batching instead (neural adapters only): ``--items``
+equal-length items of ``--seconds`` each, coded as a run's codec worker codes them, one at a time
+(:func:`codecbench.transcode.transcode`) and in batches (:func:`codecbench.transcode.transcode_batch`,
+under the worker's :func:`codecbench.batching.batch_limits`: on CUDA from the free GPU memory, or
+``--batch-seconds``). RTF is what the rows record: coding seconds over audio seconds (a batch's
+seconds over the batch's audio). It also checks that both give the same code histograms and reports
+the largest decoded-sample difference.
+
+    python bench/bench_codecs.py [--device cpu] [--seconds 10] [--repeat 3] [--threads N] [--only opus] [--json]
+    python bench/bench_codecs.py --device cuda --batch [--items 16] [--seconds 10] [--batch-seconds S] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import math
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -160,22 +172,16 @@ def _median_time(fn: Callable[[], object], repeat: int, device: str) -> tuple[fl
     return statistics.median(times), result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    parser.add_argument("--only", default="", help="substring filter on the case labels")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.seconds:g} s of audio, "
-          f"median of {args.repeat}")
-    print("| codec | rate | params (M) | measured kbps | encode RTF | decode RTF | enc+dec vs Encodec 24k |")
-    print("|---|---|---|---|---|---|---|")
-    rows = []
-    rng = np.random.default_rng(0)
+def _speech_like(n: int, rate: int, seed: int) -> np.ndarray:
+    """A tone plus noise, ``[1, n]`` float32 (the content does not change the speed)."""
+    t = np.arange(n) / rate
+    noise = np.random.default_rng(seed).standard_normal(n)
+    return (0.3 * np.sin(2 * np.pi * (220 + 20 * seed) * t) + 0.05 * noise).astype(np.float32)[None]
+
+
+def run_table(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """RTF of every adapter on one input of ``--seconds`` (the default mode)."""
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():
             if args.only and args.only not in case.label:
@@ -184,18 +190,163 @@ def main() -> None:
             path = case.build(folder)
             codec = case.make(path, args.device)
             rate = codec.sample_rate  # type: ignore[attr-defined]
-            n = int(args.seconds * rate)
-            t = np.arange(n) / rate
-            audio = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(n)).astype(np.float32)[None]
+            audio = _speech_like(int(args.seconds * rate), rate, 0)
             enc_s, payload = _median_time(lambda: codec.encode(audio), args.repeat, args.device)  # type: ignore
             dec_s, _ = _median_time(lambda: codec.decode(payload), args.repeat, args.device)  # type: ignore
-            params = f"{_PARAMS[folder] / 1e6:.1f}" if folder in _PARAMS else "-"
-            rows.append((case.label, rate, params, payload.kbps(args.seconds), enc_s / args.seconds,  # type: ignore
-                         dec_s / args.seconds))
+            rows.append({"codec": case.label, "rate": rate,
+                         "params_m": round(_PARAMS[folder] / 1e6, 1) if folder in _PARAMS else None,
+                         "measured_kbps": payload.kbps(args.seconds),  # type: ignore[attr-defined]
+                         "encode_rtf": enc_s / args.seconds, "decode_rtf": dec_s / args.seconds})
             print(f"  measured {case.label}", file=sys.stderr, flush=True)
-    reference = next((r[4] + r[5] for r in rows if r[0].startswith("encodec 24k")), float("nan"))
-    for label, rate, params, kbps, enc, dec in rows:
-        print(f"| {label} | {rate} | {params} | {kbps:.3f} | {enc:.3f} | {dec:.3f} | {(enc + dec) / reference:.2f}x |")
+    reference = next((r["encode_rtf"] + r["decode_rtf"] for r in rows if r["codec"].startswith("encodec 24k")),
+                     float("nan"))
+    for row in rows:
+        row["vs_encodec_24k"] = (row["encode_rtf"] + row["decode_rtf"]) / reference
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print("| codec | rate | params (M) | measured kbps | encode RTF | decode RTF | enc+dec vs Encodec 24k |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        params = "-" if r["params_m"] is None else f"{r['params_m']:.1f}"
+        print(f"| {r['codec']} | {r['rate']} | {params} | {r['measured_kbps']:.3f} | {r['encode_rtf']:.3f} | "
+              f"{r['decode_rtf']:.3f} | {r['vs_encodec_24k']:.2f}x |")
+
+
+def _code_all(codec: Any, label: str, items: list[np.ndarray], rate: int, cache: Path,
+              limits: Optional[Any]) -> list[Any]:
+    """Every item through the codec stage, one at a time (``limits`` None) or in the runner's batches."""
+    from codecbench.transcode import CodingRequest, transcode, transcode_batch
+
+    tag = next(_FRESH)  # fresh cache keys: nothing is read back from an earlier round
+    requests = [CodingRequest(audio, rate, None, f"{tag:04d}{i:04d}") for i, audio in enumerate(items)]
+    if limits is None:
+        return [transcode(codec, label, r.reference, rate, None, cache, r.key) for r in requests]
+    per_batch = max(1, min(limits.items, int(limits.seconds // (items[0].shape[1] / rate))))  # the runner's rule
+    out: list[Any] = []
+    for start in range(0, len(requests), per_batch):
+        outcome = transcode_batch(codec, label, requests[start: start + per_batch], cache)
+        if outcome.fallback is not None:
+            raise RuntimeError(f"{label}: the batch fell back to one item at a time: {outcome.fallback}")
+        out += outcome.results
+    return out
+
+
+_FRESH = itertools.count()
+
+
+def _rtfs(results: list[Any], seconds: float) -> tuple[float, float]:
+    """Encode and decode RTF over all items (each item's recorded RTF weighted by its duration)."""
+    total = seconds * len(results)
+    return (sum(r.encode_rtf * seconds for r in results) / total, sum(r.decode_rtf * seconds for r in results) / total)
+
+
+def run_batch(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """RTF of the neural adapters at batch 1 and batched, as a run's codec worker codes them.
+
+    A case that fails (e.g. out of GPU memory) is a row with its ``error``; the others still run.
+    """
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases():
+            if args.only and args.only not in case.label or case.build is _nothing:
+                continue
+            try:
+                rows.append(_measure_batching(case, args, Path(tmp)))
+            except Exception as exc:  # noqa: BLE001 - one case's failure is its row
+                rows.append({"codec": case.label, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
+            print(f"  measured {case.label}", file=sys.stderr, flush=True)
+            if args.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+    return rows
+
+
+def _peak_mb(device: str) -> Optional[float]:
+    return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+
+
+def _measure_batching(case: Case, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from codecbench.batching import batch_limits
+
+    codec: Any = case.make(case.build(tmp / case.label.replace(" ", "_")), args.device)
+    limits = batch_limits(codec, args.batch_seconds)
+    limits.apply(codec)  # as the codec worker does
+    rate = codec.sample_rate
+    items = [_speech_like(int(args.seconds * rate), rate, seed) for seed in range(args.items)]
+    timings: dict[str, list[tuple[float, float]]] = {"single": [], "batched": []}
+    outputs: dict[str, list[Any]] = {}
+    peaks: dict[str, Optional[float]] = {}
+    for mode in ("single", "batched"):
+        chosen = None if mode == "single" else limits
+        _code_all(codec, case.label, items[:2], rate, tmp / "cache", chosen)  # warm-up
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        for _ in range(args.repeat):
+            outputs[mode] = _code_all(codec, case.label, items, rate, tmp / "cache", chosen)
+            timings[mode].append(_rtfs(outputs[mode], args.seconds))
+        peaks[mode] = _peak_mb(args.device)
+    (enc1, dec1), (encb, decb) = ((statistics.median(t[0] for t in timings[m]),
+                                   statistics.median(t[1] for t in timings[m])) for m in ("single", "batched"))
+    batch = outputs["batched"][0].batch_items
+    per_sample = None  # activation bytes per input sample and channel: what codecbench.batching estimates
+    if peaks["single"] is not None and peaks["batched"] is not None and batch > 1:
+        extra_samples = (batch - 1) * items[0].shape[1] * codec.channels
+        per_sample = (peaks["batched"] - peaks["single"]) * 2**20 / extra_samples
+    return {"codec": case.label, "rate": rate, "device": args.device, "items": args.items, "seconds": args.seconds,
+            "batch_items": batch, "limit_items": limits.items, "limit_seconds": limits.seconds,
+            "encode_rtf_batch1": enc1, "encode_rtf_batched": encb, "decode_rtf_batch1": dec1,
+            "decode_rtf_batched": decb, "speedup": (enc1 + dec1) / (encb + decb),
+            "same_code_counts": all(a.codebooks.to_json() == b.codebooks.to_json()
+                                    for a, b in zip(outputs["single"], outputs["batched"])),
+            "max_abs_decoded_difference": max(float(np.max(np.abs(a.audio - b.audio)))
+                                              for a, b in zip(outputs["single"], outputs["batched"])),
+            "peak_mb_batch1": peaks["single"], "peak_mb_batched": peaks["batched"],
+            "activation_bytes_per_sample": per_sample}
+
+
+def print_batch_table(rows: list[dict[str, Any]]) -> None:
+    print("| codec | rate | items x s | batch | encode RTF b=1 | encode RTF batched | decode RTF b=1 | "
+          "decode RTF batched | enc+dec speed-up | same code counts | max abs diff | peak MiB b=1 / batched |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['codec']} | failed: {r['error']} |")
+            continue
+        peaks = ("-" if r["peak_mb_batched"] is None
+                 else f"{r['peak_mb_batch1']:.0f} / {r['peak_mb_batched']:.0f}")
+        print(f"| {r['codec']} | {r['rate']} | {r['items']} x {r['seconds']:g} | {r['batch_items']} | "
+              f"{r['encode_rtf_batch1']:.4f} | {r['encode_rtf_batched']:.4f} | {r['decode_rtf_batch1']:.4f} | "
+              f"{r['decode_rtf_batched']:.4f} | {r['speedup']:.2f}x | {'yes' if r['same_code_counts'] else 'NO'} | "
+              f"{r['max_abs_decoded_difference']:.1e} | {peaks} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per item")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    parser.add_argument("--only", default="", help="substring filter on the case labels")
+    parser.add_argument("--batch", action="store_true", help="RTF at batch 1 vs batched (neural adapters)")
+    parser.add_argument("--items", type=int, default=16, help="--batch: equal-length items per codec")
+    parser.add_argument("--batch-seconds", type=float, default=None,
+                        help="--batch: the codec entry's batch_seconds (default: the worker's own budget)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    mode = "batch 1 vs batched" if args.batch else "one input"
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.seconds:g} s of audio per item, "
+          f"median of {args.repeat}, {mode}", file=sys.stderr if args.json else sys.stdout)
+    rows = run_batch(args) if args.batch else run_table(args)
+    if args.json:  # strict JSON: NaN (e.g. no Encodec 24k row to compare with) becomes null
+        print(json.dumps([{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+                          for row in rows], indent=1))
+    elif args.batch:
+        print_batch_table(rows)
+    else:
+        print_table(rows)
 
 
 if __name__ == "__main__":

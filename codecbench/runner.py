@@ -15,6 +15,11 @@ reference itself (the pair reference/reference, aligned and resampled exactly li
 signal), into the store's ``reference_scores`` table: the ceiling the report shows. They are
 redone only when the metric identity or the reference's content hash changes.
 A lock on the results database keeps a second process from running the same run directory.
+
+On CUDA, a codec point whose adapter batches (:mod:`codecbench.batching`) gets the next items of
+the point whose decoded audio is not cached in one message, up to its worker's batch limits; each
+item is still checked, cached, scored and stored as its own row, and a batch whose worker crashes
+or times out is coded again one item at a time, so failures are attributed as without batching.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from codecbench.audio import AudioError, save_audio
+from codecbench.batching import wants_batches
 from codecbench.codec_worker import AdapterCrash, AdapterTimeout, CodecWorker, WorkerSpec
 from codecbench.errors import CodecbenchError, NothingScoredError, StorageError
 from codecbench.lock import RunLock
@@ -45,7 +51,7 @@ from codecbench.plan import CodecPoint, PlanRow, Shard, build_plan, build_points
 from codecbench.results import MANIFEST_NAME, load_manifest
 from codecbench.store import DB_NAME, ItemResult, ResultStore, StoreError
 from codecbench.suite import Suite
-from codecbench.transcode import Transcoded, cache_key, load_cached
+from codecbench.transcode import CodingRequest, Transcoded, cache_key, is_cached, load_cached
 
 Log = Callable[[str], None]
 MAX_CRASHES = 2  # an item that crashed its codec worker this often is not retried by a rerun
@@ -202,6 +208,18 @@ class _Work:
     crashes: int = 0
     reference: bool = False
     content_hash: Optional[str] = None
+
+
+@dataclass
+class _Coded:
+    """An item a batch took: its loaded reference ``(audio, rate, stored path)``, its cache key, and
+    its output or failure. With neither (the batch's worker crashed or timed out, or the item was
+    cached after all) the item is coded alone, as without batching."""
+
+    reference: tuple[np.ndarray, int, str]
+    key: str
+    out: Optional[Transcoded] = None
+    error: Optional[str] = None
 
 
 def _route(item: _Work) -> str:
@@ -371,7 +389,7 @@ class Runner:
 
     def run(self) -> RunSummary:
         points, self.device = build_points(self.suite, self.device)
-        self._point_infos = [_point_info(point) for point in points]
+        self._point_infos = [{**_point_info(point), "batched": self._batches(point)} for point in points]
         plan = build_plan(self.suite, points, self.shard)
         if plan.total_rows == 0:
             reason = "; ".join(plan.dataset_errors) or "the datasets hold no utterances"
@@ -524,6 +542,7 @@ class Runner:
         pending: dict[cf.Future, tuple[ItemResult, _Work, tuple, int]] = {}
         interrupt = _GracefulInterrupt(log)
         workers: dict[int, CodecWorker] = {}
+        coded: dict[int, _Coded] = {}  # items a batch coded ahead of the loop, by id() of their _Work
         if any(spec[0].startswith("visqol") for spec in needed):
             _prepare_kernels(log)
 
@@ -547,10 +566,12 @@ class Runner:
 
         try:
             with interrupt:
-                for item in work:
-                    if interrupt.requested:
+                for index, item in enumerate(work):
+                    if interrupt.requested and id(item) not in coded:  # a batch's coded items are in flight
                         break
-                    result, job = self._codec_stage(item, workers, log)
+                    if id(item) not in coded and not item.reference and self._batches(item.row.point):
+                        coded.update(self._code_batch(work, index, workers, log))
+                    result, job = self._codec_stage(item, workers, log, coded.pop(id(item), None))
                     if job is not None and pool is None:
                         result.scores, columns = score_job(item.specs, *job)
                         self._store(store, result, item, columns, summary, log)
@@ -606,13 +627,82 @@ class Runner:
             path = str(rel)
         return audio, rate, path
 
-    def _codec_stage(self, item: _Work, workers: dict[int, CodecWorker], log: Log) -> tuple[ItemResult, Optional[tuple]]:
+    def _batches(self, point: CodecPoint) -> bool:
+        """Whether ``point``'s items go to its worker several at a time (GPU batching)."""
+        return point.codec is not None and not point.unavailable and wants_batches(point.codec,
+                                                                                   point.entry.batch_seconds)
+
+    def _worker(self, point: CodecPoint, workers: dict[int, CodecWorker]) -> CodecWorker:
+        """``point``'s codec worker; the previous point's is closed (one alive at a time, point-major order)."""
+        worker = workers.get(id(point))
+        if worker is None:
+            for other in workers.values():
+                other.close()
+            workers.clear()
+            worker = workers[id(point)] = CodecWorker(_worker_spec(point, self.device, self._batches(point)),
+                                                      point.entry.timeout_s)
+        return worker
+
+    def _code_batch(self, work: list[_Work], start: int, workers: dict[int, CodecWorker],
+                    log: Log) -> dict[int, _Coded]:
+        """Code ``work[start]`` and the items after it of the same codec point in one message.
+
+        Takes consecutive items whose reference loads and whose decoded audio is not cached, up to
+        the worker's batch limits (at least one item). Returns what happened to each, by ``id()``;
+        ``{}`` when ``work[start]`` needs no coding here (:meth:`_codec_stage` then handles it alone).
+        """
+        point = work[start].row.point
+        taken: list[tuple[_Work, _Coded]] = []
+        seconds = 0.0
+        limits = None
+        for item in work[start:]:
+            if item.row.point is not point or item.reference or (limits and len(taken) >= limits.items):
+                break
+            reference = self._load_reference(item.row)
+            if isinstance(reference, Exception):
+                break  # _codec_stage reports it
+            key = self._row_cache_key(item.row)
+            if is_cached(self.cache_dir, key):
+                if not taken:  # nothing to code: hand the loaded reference on
+                    return {id(item): _Coded(reference, key)}
+                break
+            if limits is None:
+                try:
+                    limits = self._worker(point, workers).batch_limits()
+                except (AdapterCrash, AdapterTimeout):
+                    limits = None  # the worker cannot start: coding alone reports it per item
+                if limits is None:
+                    return {id(item): _Coded(reference, key)}
+            duration = reference[0].shape[1] / reference[1]
+            if taken and seconds + duration > limits.seconds:
+                break
+            taken.append((item, _Coded(reference, key)))
+            seconds += duration
+        if not taken:
+            return {}
+        requests = [CodingRequest(coded.reference[0], coded.reference[1], item.row.utterance, coded.key)
+                    for item, coded in taken]
+        try:
+            replies = self._worker(point, workers).transcode_batch(requests, self.cache_dir)
+        except (AdapterCrash, AdapterTimeout) as exc:  # which item did it is unknown: code each alone
+            log(f"warning: {exc}; coding its {len(taken)} items one at a time in a fresh worker")
+            replies = [("retry", None)] * len(taken)
+        for (_, coded), (kind, payload) in zip(taken, replies):
+            if kind == "ok":
+                coded.out = payload
+            elif kind == "error":
+                coded.error = payload
+        return {id(item): coded for item, coded in taken}
+
+    def _codec_stage(self, item: _Work, workers: dict[int, CodecWorker], log: Log,
+                     coded: Optional[_Coded] = None) -> tuple[ItemResult, Optional[tuple]]:
+        """Code one item (or take what a batch did for it, ``coded``) into its result and metric job."""
         row = item.row
         point = row.point
         result = ItemResult(item_key=row.item_key, dataset=row.dataset, utterance=row.utterance.id,
                             codec=point.entry.name, adapter=point.entry.adapter, bitrate=point.bitrate,
                             status="ok", metadata=dict(row.utterance.metadata), crashes=item.crashes)
-        reference = self._load_reference(row)
+        reference = coded.reference if coded is not None else self._load_reference(row)
         if isinstance(reference, Exception):
             result.status, result.error = "failed", str(reference)
             return result, None
@@ -624,19 +714,18 @@ class Runner:
         if point.unavailable or point.codec is None:
             result.status, result.error = "skipped", point.unavailable
             return result, None
-        key = self._row_cache_key(row)
-        out = load_cached(self.cache_dir, key)
+        key = coded.key if coded is not None else self._row_cache_key(row)
+        batched = coded is not None and (coded.out is not None or coded.error is not None)
+        out = None if batched else load_cached(self.cache_dir, key)
         if out is None and not item.full:
             item.full = True  # the cached audio is gone or damaged: code the item again
             item.specs = self.metric_specs
+        if coded is not None and coded.error is not None:
+            return self._codec_failed(result, row, coded.error), None
+        if coded is not None and coded.out is not None:
+            out = coded.out
         while out is None:
-            worker = workers.get(id(point))
-            if worker is None:
-                for other in workers.values():  # one codec worker alive at a time (point-major order)
-                    other.close()
-                workers.clear()
-                worker = workers[id(point)] = CodecWorker(_worker_spec(point, self.device),
-                                                          point.entry.timeout_s)
+            worker = self._worker(point, workers)
             try:
                 out = worker.transcode(audio, rate, row.utterance, self.cache_dir, key)
             except StorageError:  # a full disk is not the item's fault: stop, the rerun resumes
@@ -650,13 +739,17 @@ class Runner:
                                                         "times; not retried by a rerun, see --retry-crashed)"
                 return result, None
             except (AdapterTimeout, RuntimeError) as exc:
-                message = str(exc)
-                if not message.startswith(point.label):
-                    message = f"{point.label}: {message}"
-                result.status, result.error = "failed", f"{row.utterance.id}: {message}"
-                return result, None
+                return self._codec_failed(result, row, str(exc)), None
         self._fill_codec_columns(result, out, key)
         return result, (audio, rate, out.audio, out.sample_rate, _transcript(row))
+
+    @staticmethod
+    def _codec_failed(result: ItemResult, row: PlanRow, message: str) -> ItemResult:
+        """``result`` failed with the adapter's one-line ``message`` (prefixed with the utterance and point)."""
+        if not message.startswith(row.point.label):
+            message = f"{row.point.label}: {message}"
+        result.status, result.error = "failed", f"{row.utterance.id}: {message}"
+        return result
 
     def _fill_codec_columns(self, result: ItemResult, out: Transcoded, key: str) -> None:
         result.cache_key = key
@@ -710,9 +803,9 @@ def _transcript(row: PlanRow) -> Optional[str]:
     return str(text) if text is not None and str(text).strip() else None
 
 
-def _worker_spec(point: CodecPoint, device: str) -> WorkerSpec:
+def _worker_spec(point: CodecPoint, device: str, batch: bool = False) -> WorkerSpec:
     return WorkerSpec(point.entry.adapter, point.bitrate, device, dict(point.entry.options), point.label,
-                      point.entry.memory_limit_mb)
+                      point.entry.memory_limit_mb, batch, point.entry.batch_seconds)
 
 
 def _point_info(point: CodecPoint) -> dict[str, Any]:

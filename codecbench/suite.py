@@ -48,6 +48,9 @@ class CodecEntry(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     timeout_s: Optional[float] = Field(default=None, gt=0)  # per item; default generous (see codec_worker)
     memory_limit_mb: Optional[int] = Field(default=None, gt=0)  # address-space limit of the codec worker
+    # GPU batching (codecbench.batching): seconds of audio per batch; 0 turns it off; None: derived
+    # from the free GPU memory
+    batch_seconds: Optional[float] = Field(default=None, ge=0)
 
     @field_validator("bitrates", mode="before")
     @classmethod

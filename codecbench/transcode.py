@@ -13,23 +13,27 @@ Decoder output is checked before anything is stored (:func:`check_decoded`): a f
 ``[C, T]`` with the channel count the codec declared, finite samples, about the input length,
 and a peak below :data:`PEAK_LIMIT` (12 dB over full scale; more means a mis-scaled decoder,
 e.g. int16 values returned as floats).
+
+:func:`transcode_batch` codes several references in one ``encode_batch`` / ``decode_batch`` call
+(GPU batching, :mod:`codecbench.batching`) through the same checks and cache entries.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from codecbench.audio import load_audio, save_audio
 from codecbench.codebooks import CodeCounts, count_codes
-from codecbench.codecs.base import Codec, CodecError
+from codecbench.codecs.base import Codec, CodecError, Payload
 from codecbench.paths import file_digest
 
 LENGTH_TOLERANCE = 0.05  # relative; plus LENGTH_SLACK_S absolute: codec padding is normal
@@ -55,6 +59,7 @@ class Transcoded:
     decoded_sha256: Optional[str] = None
     codebooks: Optional[CodeCounts] = None  # code histogram of a code-array payload
     payload_kind: Optional[str] = None  # Payload.kind ("bytes" | "codes"); None when nothing is transmitted
+    batch_items: int = 1  # items coded together with this one (its RTFs are those of the whole batch)
 
 
 def cache_key(codec_digest: str, input_hash: str) -> str:
@@ -70,6 +75,12 @@ def samples_digest(audio: np.ndarray) -> str:
     """SHA-256 of float32 samples and shape: equal digests mean sample-identical audio."""
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     return hashlib.sha256(f"{audio.shape}".encode() + audio.tobytes()).hexdigest()
+
+
+def is_cached(cache_dir: Path, key: str) -> bool:
+    """Whether a complete cache entry of ``key`` exists (not checked: :func:`load_cached` does that)."""
+    wav, meta = _paths(cache_dir, key)
+    return wav.is_file() and meta.is_file()
 
 
 def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
@@ -89,8 +100,8 @@ def load_cached(cache_dir: Path, key: str) -> Optional[Transcoded]:
                       _nan(info.get("decode_rtf")), wav, key, cached=True,
                       coding_sample_rate=info.get("coding_sample_rate"), coding_channels=info.get("coding_channels"),
                       input_channels=info.get("input_channels"), decoded_sha256=samples_digest(audio),
-                      codebooks=codebooks,
-                      payload_kind=info.get("payload_kind"))
+                      codebooks=codebooks, payload_kind=info.get("payload_kind"),
+                      batch_items=int(info.get("batch_items") or 1))
 
 
 def _nan(value: Any) -> float:
@@ -128,42 +139,151 @@ def check_decoded(audio: Any, expected_samples: int, sample_rate: int, label: st
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class CodingRequest:
+    """One item for :func:`transcode_batch`: a reference ``[C, T]`` at ``sample_rate`` and its cache key."""
+
+    reference: np.ndarray
+    sample_rate: int
+    utterance: Any
+    key: str
+
+
+@dataclass
+class BatchOutcome:
+    """What :func:`transcode_batch` did: one :class:`Transcoded` or exception per request, in order.
+
+    ``fallback`` is the error of the shared call when there was one (every item was then coded
+    alone with :func:`transcode`).
+    """
+
+    results: list[Union[Transcoded, Exception]]
+    fallback: Optional[Exception] = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A reference as the codec codes it (``audio``: ``[C, T]`` at the codec rate)."""
+
+    audio: np.ndarray
+    duration: float
+    input_channels: int
+    coding_rate: int
+    coding_channels: int
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """Wall time of one encode and one decode call that coded ``items`` items, ``seconds`` of audio in all."""
+
+    encode_s: float
+    decode_s: float
+    seconds: float
+    items: int = 1
+
+
+def _prepare(codec: Codec, reference: np.ndarray, sample_rate: int) -> _Prepared:
+    input_channels = int(reference.shape[0])
+    audio = codec.prepare(reference, sample_rate)  # prepare first: it may switch the item's coding format
+    coding_rate, coding_channels = codec.coding_format(input_channels)
+    return _Prepared(audio, audio.shape[1] / codec.sample_rate, input_channels, int(coding_rate),
+                     int(coding_channels))
+
+
 def transcode(codec: Codec, label: str, reference: np.ndarray, sample_rate: int, utterance: Any,
               cache_dir: Path, key: str) -> Transcoded:
     """Run ``codec`` on one reference (``[C, T]`` at ``sample_rate``) and cache the result."""
     cached = load_cached(cache_dir, key)
     if cached is not None:
         return cached
-    input_channels = int(reference.shape[0])
-    audio = codec.prepare(reference, sample_rate)  # prepare first: it may switch the item's coding format
-    coding_rate, coding_channels = codec.coding_format(input_channels)
-    duration = audio.shape[1] / codec.sample_rate
+    prepared = _prepare(codec, reference, sample_rate)
     start = time.perf_counter()
-    payload = codec.encode(audio, utterance)
+    payload = codec.encode(prepared.audio, utterance)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     decoded = codec.decode(payload)
     decode_s = time.perf_counter() - start
-    decoded = check_decoded(decoded, audio.shape[1], codec.sample_rate, label, channels=audio.shape[0])
+    return _store(codec, label, prepared, payload, decoded, _Timing(encode_s, decode_s, prepared.duration),
+                  cache_dir, key)
+
+
+def transcode_batch(codec: Codec, label: str, requests: list[CodingRequest], cache_dir: Path) -> BatchOutcome:
+    """Code several references with one ``encode_batch`` and one ``decode_batch`` call; cache each.
+
+    Each item is checked, counted and cached exactly as :func:`transcode` does it; its RTFs are the
+    call's seconds over the audio duration of all items coded together (every item of a batch has
+    the same RTFs), and its cache entry records how many items that was. An item whose output fails
+    its checks fails alone. Any error of the shared call itself codes every item again alone with
+    :func:`transcode`, so only the guilty item fails, with its own reason.
+    """
+    results: list[Any] = [load_cached(cache_dir, request.key) for request in requests]
+    todo: list[tuple[int, _Prepared]] = []
+    for index, request in enumerate(requests):
+        if results[index] is None:
+            try:
+                todo.append((index, _prepare(codec, request.reference, request.sample_rate)))
+            except Exception as exc:  # noqa: BLE001 - this item's failure, reported with it
+                results[index] = exc
+    if not todo:
+        return BatchOutcome(results)
+    try:
+        start = time.perf_counter()
+        payloads = codec.encode_batch([prepared.audio for _, prepared in todo],
+                                      [requests[index].utterance for index, _ in todo])
+        encode_s = time.perf_counter() - start
+        start = time.perf_counter()
+        decoded = codec.decode_batch(payloads)
+        decode_s = time.perf_counter() - start
+        if len(payloads) != len(todo) or len(decoded) != len(todo):
+            raise CodecError(f"{label}: encode_batch/decode_batch returned {len(payloads)}/{len(decoded)} "
+                             f"results for {len(todo)} inputs")
+    except Exception as exc:  # noqa: BLE001 - the shared call failed: find the guilty item alone
+        for index, _ in todo:
+            request = requests[index]
+            results[index] = _attempt(functools.partial(transcode, codec, label, request.reference,
+                                                        request.sample_rate, request.utterance, cache_dir,
+                                                        request.key))
+        return BatchOutcome(results, exc)
+    timing = _Timing(encode_s, decode_s, sum(prepared.duration for _, prepared in todo), len(todo))
+    for (index, prepared), payload, audio in zip(todo, payloads, decoded):
+        results[index] = _attempt(functools.partial(_store, codec, label, prepared, payload, audio, timing,
+                                                    cache_dir, requests[index].key))
+    return BatchOutcome(results)
+
+
+def _attempt(code: Callable[[], Transcoded]) -> Union[Transcoded, Exception]:
+    """``code()``, or the exception it raised (one item's failure must not stop the others)."""
+    try:
+        return code()
+    except Exception as exc:  # noqa: BLE001 - reported per item by the codec worker
+        return exc
+
+
+def _store(codec: Codec, label: str, prepared: _Prepared, payload: Payload, decoded: Any, timing: _Timing,
+           cache_dir: Path, key: str) -> Transcoded:
+    """Check one item's decoder output, measure its payload and write its cache entry."""
+    decoded = check_decoded(decoded, prepared.audio.shape[1], codec.sample_rate, label,
+                            channels=prepared.audio.shape[0])
     codebooks = None
     if codec.has_payload:
-        kbps, encode_rtf, decode_rtf = payload.kbps(duration), encode_s / duration, decode_s / duration
+        kbps = payload.kbps(prepared.duration)
+        encode_rtf, decode_rtf = timing.encode_s / timing.seconds, timing.decode_s / timing.seconds
         if payload.codes is not None and payload.bits_per_code:
             try:
-                codebooks = count_codes(payload.codes, payload.bits_per_code, duration, label)
+                codebooks = count_codes(payload.codes, payload.bits_per_code, prepared.duration, label)
             except ValueError as exc:
                 raise CodecError(str(exc)) from None
     else:  # no bitstream (identity, precomputed): neither a bitrate nor a codec speed to report
         kbps = encode_rtf = decode_rtf = math.nan
     result = Transcoded(decoded, codec.sample_rate, kbps, encode_rtf, decode_rtf, _paths(cache_dir, key)[0], key,
-                        coding_sample_rate=int(coding_rate), coding_channels=int(coding_channels),
-                        input_channels=input_channels, decoded_sha256=samples_digest(decoded),
+                        coding_sample_rate=prepared.coding_rate, coding_channels=prepared.coding_channels,
+                        input_channels=prepared.input_channels, decoded_sha256=samples_digest(decoded),
                         codebooks=codebooks,
-                        payload_kind=payload.kind if codec.has_payload else None)
+                        payload_kind=payload.kind if codec.has_payload else None, batch_items=timing.items)
     wav, meta = _paths(cache_dir, key)
     save_audio(wav, decoded, codec.sample_rate)
     keep = ("measured_kbps", "encode_rtf", "decode_rtf", "coding_sample_rate", "coding_channels", "input_channels",
-            "payload_kind")
+            "payload_kind", "batch_items")
     info = {k: getattr(result, k) for k in keep}  # not asdict: it would deep-copy the audio
     info = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in info.items()}
     tmp = meta.with_name(meta.name + ".part")

@@ -48,17 +48,16 @@ class TorchCodec(Codec, Generic[ModelT]):
     in chunks of that many seconds rounded down to whole code frames, cut hard (no overlap or
     cross-fade) every ``chunk_seconds``; each chunk is coded like a separate utterance and the
     decoded chunks are concatenated. A forward pass holds at most ``max_batch`` segments and
-    ``max_batch_seconds`` of audio, so a 10-minute file runs as 30 s chunks, two per pass. Codes of all chunks are concatenated along time in one
-    payload; ``Payload.side`` carries ``chunk_samples`` and ``chunk_frames`` (header information,
+    ``max_batch_seconds`` of audio (:class:`Codec` defaults 8 and 60 s, raised on CUDA by the codec
+    worker), so on CPU a 10-minute file runs as 30 s chunks, two per pass. Codes of all chunks are
+    concatenated along time in one payload; ``Payload.side`` carries ``chunk_samples`` and ``chunk_frames`` (header information,
     not counted in the bits). Frames stay whole per chunk, so measured kbps stays ``frames x
     codebooks x bits / duration``.
     """
 
     # One-line error for input of the wrong shape; ``str.format`` fields: name, channels, shape.
     audio_error: ClassVar[str] = "{name}: expected mono float32 [1, T>0] audio, got {shape}"
-    # Most segments, and most seconds of audio, per forward pass (bound memory; no effect on output).
-    max_batch: ClassVar[int] = 8
-    max_batch_seconds: ClassVar[float] = 60.0
+    batchable = True
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu",
                  chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS) -> None:

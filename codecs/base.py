@@ -112,6 +112,16 @@ class Codec(ABC):
     # Input channel counts the adapter codes as they are (``None``: it converts every input to
     # ``self.channels``). Adapters that follow the input's layout list what they can code.
     accepted_channels: ClassVar[Optional[tuple[int, ...]]] = None
+    # True when encode_batch / decode_batch share work across items (forward passes of several
+    # inputs) and equal coding each alone: on CUDA the runner then sends the codec worker several
+    # items at a time (codecbench.batching). Such an adapter must not switch its coding format per
+    # item in prepare().
+    batchable: ClassVar[bool] = False
+    # Most segments, and most seconds of audio, that one shared forward pass holds (they bound
+    # memory and never change the output). The codec worker sets them per instance from its batch
+    # budget on CUDA (codecbench.batching.batch_limits), so they are the one source of both limits.
+    max_batch: int = 8
+    max_batch_seconds: float = 60.0
 
     def __init__(self, bitrate: Optional[float] = None, device: str = "cpu") -> None:
         self.bitrate = None if bitrate is None else float(bitrate)
