@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import math
 import re
+import sqlite3
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -167,3 +168,14 @@ def make_synthetic_run(run_dir: Path | str, utterances: Sequence[str] = ("utt1",
 def tree_contents(root: Path) -> dict[str, bytes]:
     """Every file below ``root`` (relative POSIX path -> bytes): to prove a folder was left untouched."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def stored_row_count(db: Path) -> int:
+    """Rows in a run's ``items`` table as another process sees it now (0 while it is not readable)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    except sqlite3.Error:
+        return 0

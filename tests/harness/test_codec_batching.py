@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from codecbench.runner import RunSummary, run_suite
 from codecbench.store import ResultStore
 from codecbench.suite import suite_from_text
 from codecbench.transcode import cache_key, load_cached
+from sample_run import stored_row_count
 
 HERE = Path(__file__).resolve().parent
 SECONDS = 0.5  # every utterance: equal lengths, as crops or chunks would be
@@ -187,16 +187,6 @@ def test_full_disk_in_a_batch_stops_the_run_and_keeps_what_was_stored(tmp_path: 
     assert summary.ok == 4 and _batches(counter) == [4, 1]  # the rerun coded only u2
 
 
-def _count_rows(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def test_interrupted_batched_run_resumes_without_duplicates(tmp_path: Path) -> None:
     folder = _data(tmp_path, 8)
     out = tmp_path / "run"
@@ -210,13 +200,13 @@ def test_interrupted_batched_run_resumes_without_duplicates(tmp_path: Path) -> N
     log = tmp_path / "stderr.txt"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
     deadline = time.time() + 60
-    while _count_rows(out / "results.sqlite") < 1 and time.time() < deadline and proc.poll() is None:
+    while stored_row_count(out / "results.sqlite") < 1 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, log.read_text()
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     assert proc.returncode == 130 and "rerun the same command to resume" in log.read_text()
-    stored = _count_rows(out / "results.sqlite")
+    stored = stored_row_count(out / "results.sqlite")
     assert stored % 2 == 0 and 2 <= stored < 8  # the batch in flight was finished: whole batches of 2
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from codecbench.plan import Shard
 from codecbench.results import load_results
 from codecbench.runner import run_suite
 from codecbench.suite import suite_from_text
+from sample_run import stored_row_count
 
 HERE = Path(__file__).resolve().parent
 N_UTTERANCES = 6
@@ -48,16 +48,6 @@ metrics: [si_sdr, lsd]
 """
 
 
-def _count_rows(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.parametrize("how", ["kill", "sigint"])
 def test_killed_run_resumes_without_duplicates(tmp_path: Path, how: str) -> None:
     folder = _data(tmp_path)
@@ -71,7 +61,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, how: str) -> None
     log = tmp_path / "stderr.txt"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
     deadline = time.time() + 60
-    while _count_rows(out / "results.sqlite") < 3 and time.time() < deadline and proc.poll() is None:
+    while stored_row_count(out / "results.sqlite") < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, log.read_text()
     if how == "kill":
@@ -82,7 +72,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, how: str) -> None
     err = log.read_text()
     if how == "sigint":
         assert proc.returncode == 130 and "rerun the same command to resume" in err
-    stored_before = _count_rows(out / "results.sqlite")
+    stored_before = stored_row_count(out / "results.sqlite")
     assert 3 <= stored_before < 2 * N_UTTERANCES
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
