@@ -121,14 +121,21 @@ class APCodec(nn.Module):
         if self.cfg.causal:
             audio = F.pad(audio, (0, self.cfg.win_size - self.cfg.hop_size))
         with torch.inference_mode():
-            spectra = self.analyze(audio)
-            latent = self.encode_latent(spectra.logamp, spectra.pha)
+            prepared = self.encoder.prepared
+            if prepared is not None:  # centred model after prepare_for_inference
+                latent = prepared(audio, self.encoder.parallel_branches)
+            else:
+                spectra = self.analyze(audio)
+                latent = self.encode_latent(spectra.logamp, spectra.pha)
             return self.quantize(latent, n_codebooks).codes
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, n_q, N'] -> audio [B, T] (longer than the input: trim to the input length)."""
         with torch.inference_mode():
             latent = self.encoder.quantizer.from_codes(codes)
+            prepared = self.decoder.prepared
+            if prepared is not None:  # centred model after prepare_for_inference
+                return prepared(latent, self.decoder.parallel_branches)
             _, _, rea, imag = self.decoder.spectra(latent)
             return self.decoder.synthesize(rea, imag)
 
@@ -141,7 +148,8 @@ class APCodec(nn.Module):
         return self
 
     def prepare_for_inference(self) -> "APCodec":
-        """Fold weight norm, switch to eval and freeze parameters; returns ``self``."""
+        """Fold weight norm, switch to eval and freeze parameters; centred models also get the fast
+        :meth:`encode` / :meth:`decode` graphs of :mod:`apcodec.inference`. Returns ``self``."""
         from apcodec.inference import prepare_for_inference
 
         return prepare_for_inference(self)
