@@ -30,14 +30,14 @@ Causal (APCodec-S) models keep their streaming-aware modules: only weight norm i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, cast
+from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias
-from apcodec.modules import remove_weight_norm, run_pair
+from apcodec.modules import half_threads, remove_weight_norm, run_halves, run_pair
 from apcodec.stft import overlap_add_segments, polar_spectrum, stft_logamp_phase_frames, synthesis_segments
 
 if TYPE_CHECKING:
@@ -132,10 +132,11 @@ class PreparedEncoder(nn.Module):
         return _FoldedBias(self.down_taps[index], self.down_bias[index], frames, self.stride, self.pad).add_(y)
 
     def forward(self, audio: torch.Tensor, parallel: bool = True) -> torch.Tensor:   # [B, T] -> [B, D, N']
-        logamp, pha = stft_logamp_phase_frames(audio, self.cfg)
-        amp, ph = run_pair(lambda: self._branch(0, logamp), lambda: self._branch(1, pha),
-                           parallel and audio.device.type == "cpu")
-        return self._latent_conv[0](torch.cat([amp, ph], dim=-1).transpose(1, 2))
+        parallel = parallel and audio.device.type == "cpu"
+        logamp, pha = stft_logamp_phase_frames(audio, self.cfg, parallel=parallel)
+        amp, ph = run_pair(lambda: self._branch(0, logamp), lambda: self._branch(1, pha), parallel)
+        with half_threads(parallel):
+            return self._latent_conv[0](torch.cat([amp, ph], dim=-1).transpose(1, 2))
 
 
 class DecoderFront(nn.Module):
@@ -252,15 +253,16 @@ class PreparedDecoder(nn.Module):
         return self.branches[index](self.fronts[index](latent))
 
     def forward(self, latent: torch.Tensor, parallel: bool = False) -> torch.Tensor:   # [B, D, N'] -> [B, T]
-        amp, pha = run_pair(lambda: self._features(0, latent), lambda: self._features(1, latent),
-                            parallel and latent.device.type == "cpu")
-        return self.synthesize(amp, pha)
+        parallel = parallel and latent.device.type == "cpu"
+        amp, pha = run_pair(lambda: self._features(0, latent), lambda: self._features(1, latent), parallel)
+        return self.synthesize(amp, pha, parallel)
 
-    def synthesize(self, amp: torch.Tensor, pha: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, amp: torch.Tensor, pha: torch.Tensor, parallel: bool = False) -> torch.Tensor:
         """Both branches' features [B, N, C] -> audio [B, (N - 1) * hop].
 
         Heads, spectrum and inverse FFT run chunk by chunk of frames (small temporaries, warm
         caches); only the windowed segments of the whole signal are kept for the overlap-add.
+        With ``parallel`` the two halves of the chunks run concurrently (:func:`run_pair`).
         """
         batch, frames, channels = amp.shape
         amp_head, ri_head = cast(TapConv, self.heads[0]), cast(TapConv, self.heads[1])
@@ -268,15 +270,20 @@ class PreparedDecoder(nn.Module):
         ri_bias = _FoldedBias(self.head_taps_ri, self.head_bias_ri, frames)
         segments = amp.new_empty(batch, frames, self.cfg.win_size)
         step = min(amp_head.chunk_frames(batch, channels), ri_head.chunk_frames(batch, channels))
-        for start in range(0, frames, step):
-            stop = min(frames, start + step)
-            logamp = amp_bias.add_(amp_head.frames(amp, start, stop), start)
-            rea_imag = ri_bias.add_(ri_head.frames(pha, start, stop), start)
-            segments[:, start:stop] = synthesis_segments(polar_spectrum(logamp, rea_imag), self.cfg)
-        return overlap_add_segments(segments, self.cfg)
+
+        def run(chunk_starts: Sequence[int]) -> None:
+            for start in chunk_starts:
+                stop = min(frames, start + step)
+                logamp = amp_bias.add_(amp_head.frames(amp, start, stop), start)
+                rea_imag = ri_bias.add_(ri_head.frames(pha, start, stop), start)
+                segments[:, start:stop] = synthesis_segments(polar_spectrum(logamp, rea_imag), self.cfg)
+
+        run_halves(run, range(0, frames, step), parallel)
+        with half_threads(parallel):
+            return overlap_add_segments(segments, self.cfg)
 
 
-def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True, parallel_decoder: bool = False,
+def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True, parallel_decoder: bool = True,
                           winograd: bool = True) -> "APCodec":
     """Fold weight norm, eval, no gradients; centred models also get the prepared graphs. Returns ``model``.
 

@@ -18,7 +18,7 @@ finite signal are faded (partial overlap) rather than amplified; encoders pad th
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -159,15 +159,18 @@ def fast_atan2(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return angle
 
 
-def stft_logamp_phase_frames(audio: torch.Tensor, cfg: ModelConfig, chunk_frames: int = 2048
-                             ) -> tuple[torch.Tensor, torch.Tensor]:
+def stft_logamp_phase_frames(audio: torch.Tensor, cfg: ModelConfig, chunk_frames: int = 2048,
+                             parallel: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Centred analysis as :func:`stft_spectra`, frames-last: audio [B, T] -> (logamp, pha), each [B, N, F].
 
     The signal is reflect-padded once, as ``torch.stft(center=True)`` does, and analysed
     ``chunk_frames`` frames at a time (``torch.stft`` keeps its output frame-major in memory, so
-    [B, N, F] needs no transpose); the chunks keep every temporary small. The log amplitude is
-    the official expression ``log(sqrt(re^2 + im^2) + eps)``.
+    [B, N, F] needs no transpose); the chunks keep every temporary small, and with ``parallel``
+    the two halves of them run concurrently (:func:`~apcodec.modules.run_halves`). The log
+    amplitude is the official expression ``log(sqrt(re^2 + im^2) + eps)``.
     """
+    from apcodec.modules import run_halves
+
     batch, length = audio.shape
     hop, n_fft = cfg.hop_size, cfg.n_fft
     frames = length // hop + 1
@@ -175,15 +178,18 @@ def stft_logamp_phase_frames(audio: torch.Tensor, cfg: ModelConfig, chunk_frames
     window = hann_window(cfg, audio.device, audio.dtype)
     logamp = audio.new_empty(batch, frames, cfg.n_bins)
     pha = audio.new_empty(batch, frames, cfg.n_bins)
-    for start in range(0, frames, chunk_frames):
-        stop = min(frames, start + chunk_frames)
-        spec = torch.stft(padded[:, start * hop:(stop - 1) * hop + n_fft], n_fft, hop_length=hop,
-                          win_length=cfg.win_size, window=window, center=False, return_complex=True)
-        parts = torch.view_as_real(spec).transpose(1, 2)   # [B, n, F, 2]
-        rea, imag = parts[..., 0], parts[..., 1]
-        out = logamp[:, start:stop]
-        torch.mul(rea, rea, out=out).addcmul_(imag, imag).sqrt_().add_(cfg.log_eps).log_()
-        pha[:, start:stop] = fast_atan2(imag, rea)
+
+    def analyze(starts: Sequence[int]) -> None:
+        for start in starts:
+            stop = min(frames, start + chunk_frames)
+            spec = torch.stft(padded[:, start * hop:(stop - 1) * hop + n_fft], n_fft, hop_length=hop,
+                              win_length=cfg.win_size, window=window, center=False, return_complex=True)
+            parts = torch.view_as_real(spec).transpose(1, 2)   # [B, n, F, 2]
+            rea, imag = parts[..., 0], parts[..., 1]
+            torch.mul(rea, rea, out=logamp[:, start:stop]).addcmul_(imag, imag).sqrt_().add_(cfg.log_eps).log_()
+            pha[:, start:stop] = fast_atan2(imag, rea)
+
+    run_halves(analyze, range(0, frames, chunk_frames), parallel)
     return logamp, pha
 
 
