@@ -178,11 +178,12 @@ def padded_frames(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
 class TapConv(nn.Module):
     """Centred ('same') convolution over time of [B, T, C_in] -> [B, T, C_out], no bias.
 
-    ``winograd=True`` computes it as Toom-Cook F(2, k): the input is cut into overlapping tiles of
-    k + 1 frames, transformed by ``B^T``, multiplied by k + 1 pre-transformed weight matrices and
-    transformed back by ``A^T``: (k + 1) / 2 GEMMs per output frame instead of k, i.e. 4/7 of the
-    multiplications for k = 7, at the float32 accuracy of a direct convolution (its points 0, +-1,
-    +-2, +-1/2 keep the transforms small). Otherwise one NHWC ``conv2d`` (oneDNN). Either way
+    ``winograd=True`` computes it as Toom-Cook F(m, k), m = ``tile``: the input is cut into
+    overlapping tiles of m + k - 1 frames, transformed by ``B^T``, multiplied by m + k - 1
+    pre-transformed weight matrices and transformed back by ``A^T``: (m + k - 1) / m GEMMs per
+    output frame instead of k. For k = 7, F(2, 7) needs 4/7 of the multiplications at the float32
+    accuracy of a direct convolution (points 0, +-1, +-2, +-1/2); F(4, 7) needs 2.5/7 with ~3x its
+    rounding error (points also +-3/4). Otherwise one NHWC ``conv2d`` (oneDNN). Either way
     :meth:`frames` computes any range of output frames, so long signals go in chunks whose
     temporaries stay below :data:`CHUNK_BYTES`.
     """

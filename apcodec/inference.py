@@ -10,20 +10,36 @@ faster than the official forward (figures in docs/benchmarks.md, "APCodec infere
 * activations stay channels-last [B, T, C] end to end: no transposes around the blocks;
 * ConvNeXt blocks are two GEMMs each (:class:`~apcodec.fused_layers.FusedConvNeXtBlock`): the
   LayerNorm affine folded into the first, GRN into the second, the residual its accumulator;
+  the per-frame part (depthwise conv, LayerNorm, GEMM, GELU, GRN energy) runs in cache-sized
+  chunks of frames instead of whole-signal passes;
 * encoder front end: the STFT's own frame-major memory is used as is, and the phase comes from
   the vectorised ``atan`` (:func:`~apcodec.stft.fast_atan2`) instead of the scalar ``atan2``;
+* the encoder's embed convolutions (513 -> 256, k7) run as Winograd F(2, 7)
+  (:class:`~apcodec.fused_layers.TapConv`: 4/7 of the multiplications at direct-convolution
+  accuracy);
 * the encoder's final ``LN affine -> Linear -> strided conv`` is one strided conv on the
   normalised frames, computed only at the output frames (one GEMM), bias exact at the edges;
 * the decoder's ``latent conv -> transposed conv -> embed conv`` chain is linear, so it is one
-  GEMM on windows of latent frames (:class:`DecoderFront`): per output frame about 9 x 32 inputs
+  GEMM on windows of latent frames (:class:`DecoderFront`): per output frame 9 x 32 inputs
   instead of 2 x 256 + 7 x 256 (~8x fewer FLOPs); the edge frames, where the zero paddings of the
   chain differ from the folded form, are recomputed exactly by the module chain;
-* the decoder's ``LN affine -> Linear -> k7 head conv`` is one conv, R and I heads one conv, and
-  the head convs run as Winograd F(2, 7) (:class:`~apcodec.fused_layers.TapConv`: 4/7 of the
-  multiplications at direct-convolution accuracy);
+* the decoder's ``LN affine -> Linear -> k7 head conv`` is one conv, R and I heads one conv;
+  the amplitude head runs as Winograd F(4, 7), the R/I head as F(2, 7) (see
+  :class:`PreparedDecoder` for why not F(4, 7) there);
 * ``exp(A) (cos(atan2(I, R)) + j sin(...)) = (R + jI) exp(A) / |R + jI|`` needs no angle; the
   inverse FFT runs over contiguous frames and the overlap-add is a few slice additions;
-* the encoder's amplitude and phase branches run concurrently with >= 2 threads.
+* temporaries stay below ~16 MB (the heads, spectrum and inverse FFT go chunk by chunk): glibc
+  maps larger blocks freshly on every call, and their page faults cost 0.2-0.4 s per 10 s call;
+* with >= 2 threads, the amplitude and phase branches run concurrently, and so do the two
+  halves of the STFT and of the decoder's head/synthesis chunks, one thread each; the small
+  serial steps (RVQ, code lookup, overlap-add) run on one thread: short OpenMP regions gain
+  nothing from a second thread and stall whenever another process holds a core.
+
+Tried and dropped (numbers in docs/benchmarks.md): oneDNN's fused linear (slower than MKL here),
+``torch.compile`` of the block's per-frame part (slower than eager, 11 s to compile), MKL's
+packed-weight GEMM (no faster), Winograd F(4, 7) for the encoder embed (2x the latent's rounding
+noise: less margin for identical codes) and for the R/I head (3x the audio's distance to a float64
+decode).
 
 Causal (APCodec-S) models keep their streaming-aware modules: only weight norm is folded there.
 """
@@ -214,13 +230,21 @@ class DecoderFront(nn.Module):
         y = torch.addmm(self.bias, windows.reshape(batch * frames, -1), self.weight)
         y = y.view(batch, frames * self.ratio, self.channels)
         edge = self.edge_latent * self.ratio
-        y[:, :edge] = self._chain_out(z[..., :self.window_latent])[:, :edge]
-        y[:, -edge:] = self._chain_out(z[..., -self.window_latent:])[:, -edge:]
+        # both ends in one call of the chain (its small transposed convolution is call-bound)
+        ends = self._chain_out(torch.cat([z[..., :self.window_latent], z[..., -self.window_latent:]]))
+        y[:, :edge] = ends[:batch, :edge]
+        y[:, -edge:] = ends[batch:, -edge:]
         return y
 
 
 class PreparedDecoder(nn.Module):
-    """Quantized latent [B, D, N'] -> audio [B, T] of a centred decoder (folded, channels-last)."""
+    """Quantized latent [B, D, N'] -> audio [B, T] of a centred decoder (folded, channels-last).
+
+    The output is ill-conditioned where ``|R + jI|`` is tiny: the phase there follows the rounding
+    of R and I, so two float32 computations of the same decoder differ by a few 1e-6 in the audio
+    (the official code against a float64 decode: 0.7-5e-6 on 10 s of random-weight audio). The
+    heads are chosen to stay as close to float64 as the official code is.
+    """
 
     head_taps_amp: torch.Tensor
     head_taps_ri: torch.Tensor
@@ -242,8 +266,8 @@ class PreparedDecoder(nn.Module):
         ri_w, ri_taps = fold_linear_into_taps(torch.cat([real_conv.weight, imag_conv.weight]), decoder.out_pha,
                                               decoder.final_layer_norm_pha)
         # The amplitude head is well conditioned: F(4, 7) (2.5 GEMMs per frame instead of 4) left the
-        # audio unchanged to 1e-8; the R/I head is not (near R = I = 0 the phase amplifies any rounding),
-        # and F(4, 7) there tripled the audio's distance to a float64 decode, so it keeps F(2, 7).
+        # audio unchanged to 1e-8. The R/I head is not: near R = I = 0 the phase amplifies any
+        # rounding, and F(4, 7) there tripled the audio's distance to a float64 decode, so F(2, 7).
         self.heads = nn.ModuleList([TapConv(amp_w, winograd, tile=4), TapConv(ri_w, winograd, tile=2)])
         self.register_buffer("head_taps_amp", amp_taps, persistent=False)
         self.register_buffer("head_taps_ri", ri_taps, persistent=False)

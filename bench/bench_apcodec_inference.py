@@ -213,12 +213,14 @@ def _random_model(config: str, seed: int) -> APCodec:
 
 def run(config: str = "48k_6kbps", seconds: float = 10.0, repeats: int = 5, threads: Optional[int] = None,
         seed: int = 0, cpu_time: bool = False, official_dir: Optional[Path] = None,
-        reimpl: bool = True, variants: bool = True) -> dict[str, Any]:
+        reimpl: bool = True, variants: bool = True, fp64: bool = False) -> dict[str, Any]:
     """Time every path interleaved (median of ``repeats`` after one warm-up round) and compare outputs.
 
     ``cpu_time`` measures process CPU time instead of wall time: steadier on a shared machine
     (use with ``threads=1``; with more threads it also counts OpenMP spin-waiting). ``variants``
-    also times our model with the other branch-concurrency choice (>= 2 threads only).
+    also times our model with the other branch-concurrency choice (>= 2 threads only). ``fp64``
+    also decodes the reference codes with the module path in float64 and reports every decoded
+    audio's distance to it: how far each float32 path is from the exact result.
     """
     clock = time.process_time if cpu_time else time.perf_counter
     if threads:
@@ -300,6 +302,14 @@ def run(config: str = "48k_6kbps", seconds: float = 10.0, repeats: int = 5, thre
         else:
             res[f"{name}_max_abs_audio_diff"] = float((out - ref_audio).abs().max())
     res["audio_peak"] = float(ref_audio.abs().max())
+    if fp64:
+        exact = APCodec.from_config(baseline.cfg).double().eval()
+        exact.load_state_dict(baseline.state_dict())
+        with torch.no_grad():
+            audio64 = exact.decoder(exact.encoder.quantizer.from_codes(ref_codes)).audio[:, 0]
+        for key, out in outputs.items():
+            if key.endswith("_dec"):
+                res[f"{key.rsplit('_', 1)[0]}_fp64_audio_diff"] = float((out.double() - audio64).abs().max())
     return res
 
 
@@ -325,6 +335,9 @@ def _summary(res: dict[str, Any]) -> str:
         lines.append(f"{part} RTF: " + ", ".join(cols) + " (" + ", ".join(ratios) + ")")
     diffs = {k: v for k, v in res.items() if k.endswith("_code_mismatches") or k.endswith("_max_abs_audio_diff")}
     lines.append(f"against {res['reference']}: " + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
+    exact = {k: v for k, v in res.items() if k.endswith("_fp64_audio_diff")}
+    if exact:
+        lines.append("max |audio - float64 decode|: " + ", ".join(f"{k[:-len('_fp64_audio_diff')]} {v:.3g}" for k, v in exact.items()))
     lines.append("outputs match" if outputs_match(res) else "OUTPUTS DIFFER")
     return "\n".join(lines)
 
@@ -340,10 +353,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--cpu-time", action="store_true", help="time with process CPU time (shared machines)")
     parser.add_argument("--no-reimpl", action="store_true", help="leave out the re-implementation column")
     parser.add_argument("--no-variants", action="store_true", help="leave out the other branch-concurrency choice")
+    parser.add_argument("--fp64", action="store_true", help="also measure each decode's distance to a float64 decode")
     parser.add_argument("--json", action="store_true", help="print only the results as one JSON object")
     args = parser.parse_args(argv)
     res = run(args.config, args.seconds, args.repeats, args.threads, cpu_time=args.cpu_time,
-              official_dir=args.official, reimpl=not args.no_reimpl, variants=not args.no_variants)
+              official_dir=args.official, reimpl=not args.no_reimpl, variants=not args.no_variants, fp64=args.fp64)
     print(json.dumps(res, indent=None if args.json else 2))
     if not args.json:
         print(_summary(res))
