@@ -84,8 +84,11 @@ class FusedConvNeXtBlock(nn.Module):
             y = depthwise_along_time(window, self.dw_weight, self.dw_bias, 0)
             y = F.layer_norm(y, (channels,), None, None, self.eps)
             chunk = hidden[:, start:stop]
-            pre = torch.mm(y.reshape(-1, channels), self.w1.t()).add_(self.b1)
-            torch.ops.aten.gelu.out(pre.view(chunk.shape), out=chunk)
+            pre = torch.mm(y.reshape(-1, channels), self.w1.t()).add_(self.b1).view(chunk.shape)
+            if chunk.is_contiguous():   # one item: GELU straight into place (out= into a strided view misbehaves)
+                torch.ops.aten.gelu.out(pre, out=chunk)
+            else:
+                chunk.copy_(F.gelu(pre))
             energy += torch.linalg.vecdot(chunk, chunk, dim=1)    # GRN: squared L2 norm over time
         gx = energy.sqrt_()                                          # [B, I]
         scale = 1.0 + self.gamma * (gx / (gx.mean(dim=-1, keepdim=True) + 1e-6))

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias
-from apcodec.modules import half_threads, remove_weight_norm, run_halves, run_pair
+from apcodec.modules import even_step, half_threads, remove_weight_norm, run_halves, run_pair
 from apcodec.stft import overlap_add_segments, polar_spectrum, stft_logamp_phase_frames, synthesis_segments
 
 if TYPE_CHECKING:
@@ -296,7 +296,7 @@ class PreparedDecoder(nn.Module):
         amp_bias = _FoldedBias(self.head_taps_amp, self.head_bias_amp, frames)
         ri_bias = _FoldedBias(self.head_taps_ri, self.head_bias_ri, frames)
         segments = amp.new_empty(batch, frames, self.cfg.win_size)
-        step = min(amp_head.chunk_frames(batch, channels), ri_head.chunk_frames(batch, channels))
+        step = even_step(frames, min(amp_head.chunk_frames(batch, channels), ri_head.chunk_frames(batch, channels)))
 
         def run(chunk_starts: Sequence[int]) -> None:
             for start in chunk_starts:

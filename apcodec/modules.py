@@ -272,6 +272,14 @@ def run_pair(first: Any, second: Any, parallel: bool = False) -> tuple[Any, Any]
     return out, second_out
 
 
+def even_step(total: int, most: int, multiple: int = 4) -> int:
+    """Chunk length <= ``most`` (a multiple of ``multiple`` unless ``total`` is smaller) that cuts
+    ``total`` into an even number of nearly equal chunks, so that :func:`run_halves` is balanced."""
+    pairs = -(-total // (2 * most))
+    step = -(-total // (2 * pairs))
+    return min(most, -(-step // multiple) * multiple) if total > multiple else max(total, 1)
+
+
 def run_halves(work: Callable[[Sequence[int]], None], items: Sequence[int], parallel: bool = False) -> None:
     """Call ``work`` on the first and on the second half of ``items``, concurrently when ``parallel``.
 

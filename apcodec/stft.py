@@ -171,7 +171,7 @@ def stft_logamp_phase_frames(audio: torch.Tensor, cfg: ModelConfig, chunk_frames
     (near-zero bins make the encoder input ill-conditioned, so this matters for identical codes);
     the phase is within a few ulps (:func:`fast_atan2`).
     """
-    from apcodec.modules import run_halves
+    from apcodec.modules import even_step, run_halves
 
     batch, length = audio.shape
     hop, n_fft = cfg.hop_size, cfg.n_fft
@@ -180,6 +180,7 @@ def stft_logamp_phase_frames(audio: torch.Tensor, cfg: ModelConfig, chunk_frames
     window = hann_window(cfg, audio.device, audio.dtype)
     logamp = audio.new_empty(batch, frames, cfg.n_bins)
     pha = audio.new_empty(batch, frames, cfg.n_bins)
+    chunk_frames = even_step(frames, chunk_frames, 1)
 
     def analyze(starts: Sequence[int]) -> None:
         for start in starts:

@@ -11,9 +11,10 @@ from torch import nn
 
 from apcodec import fused_layers
 from apcodec.config import load_config
-from apcodec.fused_layers import TapConv, fold_linear_into_taps, tap_bias, toom_cook_matrices
+from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias, toom_cook_matrices
 from apcodec.inference import DecoderFront, _FoldedBias
 from apcodec.model import APCodec
+from apcodec.modules import ConvNeXtBlock, even_step
 from apcodec.stft import (fast_atan2, istft_audio, istft_frames, polar_spectrum, stft_logamp_phase_frames,
                           stft_spectra)
 
@@ -30,6 +31,30 @@ def _tiny_with_grn() -> APCodec:
 
 def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:
     return a.shape == b.shape and float((a - b).abs().max()) <= rel * max(1.0, float(b.abs().max()))
+
+
+# ----------------------------------------------------------------------------- fused ConvNeXt block
+@pytest.mark.parametrize("frames", [1, 4, 37, 300])
+def test_fused_block_matches_the_module_block(frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(frames)
+    block = ConvNeXtBlock(16, 32).eval()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_(0.0, 0.3)   # LayerNorm affine, GRN gamma/beta all non-trivial
+    x = torch.randn(2, frames, 16)
+    with torch.no_grad():
+        ref = block(x)
+    monkeypatch.setattr(fused_layers, "BLOCK_CHUNK_BYTES", 1)   # 64-frame chunks: GRN sums across chunks
+    with torch.inference_mode():
+        fused = FusedConvNeXtBlock(block)
+        assert _close(fused(x.clone()), ref)
+
+
+def test_even_step_balances_two_halves() -> None:
+    for total, most in ((2408, 1008), (12001, 2048), (5, 1008), (100, 64)):
+        step = even_step(total, most)
+        chunks = -(-total // step)
+        assert step <= most and (chunks % 2 == 0 or chunks == 1)
 
 
 # ----------------------------------------------------------------------------- Winograd / tap convolutions
@@ -126,7 +151,12 @@ def test_frames_last_synthesis_matches_torch_istft(hop: int) -> None:
 
 
 # ----------------------------------------------------------------------------- the prepared model
-def test_prepared_model_matches_module_path_on_odd_lengths_and_batches() -> None:
+@pytest.mark.parametrize("chunked", [False, True])
+def test_prepared_model_matches_module_path_on_odd_lengths_and_batches(chunked: bool,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    if chunked:   # 64-frame chunks everywhere, as long inputs of the full-size model get
+        monkeypatch.setattr(fused_layers, "BLOCK_CHUNK_BYTES", 1)
+        monkeypatch.setattr(fused_layers, "CHUNK_BYTES", 1)
     model = _tiny_with_grn()
     inputs = [torch.randn(2, 5001) * 0.1, torch.randn(3, 7961) * 0.1, torch.randn(1, 48000) * 0.1,
               torch.randn(1, 513) * 0.1, torch.randn(1, 961) * 0.1]
