@@ -268,7 +268,7 @@ def run(config: str = "48k_6kbps", seconds: float = 10.0, repeats: int = 5, thre
         cases += [("ours_other_enc", ours(lambda: fast_model.encode(audio), not default_enc, default_dec)),
                   ("ours_other_dec", ours(lambda: fast_model.decode(ref_codes), default_enc, not default_dec))]
 
-    load_before = os.getloadavg()
+    load_before, started = os.getloadavg(), datetime.datetime.now().isoformat(timespec="seconds")
     times: dict[str, list[float]] = {key: [] for key, _ in cases}
     outputs: dict[str, torch.Tensor] = {}
     for i in range(repeats + 1):  # the first round is the warm-up
@@ -282,7 +282,7 @@ def run(config: str = "48k_6kbps", seconds: float = 10.0, repeats: int = 5, thre
     res: dict[str, Any] = {
         "config": config, "seconds": seconds, "threads": torch.get_num_threads(), "repeats": repeats,
         "clock": "process_time" if cpu_time else "wall", "reference": "official" if official is not None else "reimpl",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
+        "date": started, "torch": torch.__version__,
         "load_average_before": list(load_before), "load_average_after": list(load_after),
         "encoder_parallel_branches": default_enc, "decoder_parallel_branches": default_dec,
     }
