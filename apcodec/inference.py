@@ -12,8 +12,9 @@ faster than the official forward (figures in docs/benchmarks.md, "APCodec infere
   LayerNorm affine folded into the first, GRN into the second, the residual its accumulator;
   the per-frame part (depthwise conv, LayerNorm, GEMM, GELU, GRN energy) runs in cache-sized
   chunks of frames instead of whole-signal passes;
-* encoder front end: the STFT's own frame-major memory is used as is, and the phase comes from
-  the vectorised ``atan`` (:func:`~apcodec.stft.fast_atan2`) instead of the scalar ``atan2``;
+* encoder front end: the STFT's own frame-major memory is used as is, and the phase is the
+  vectorised ``atan2`` of contiguous copies (on the strided views of the complex STFT, as the
+  official code calls it, ``atan2`` runs a scalar loop ~4x slower);
 * the encoder's embed convolutions (513 -> 256, k7) run as Winograd F(2, 7)
   (:class:`~apcodec.fused_layers.TapConv`: 4/7 of the multiplications at direct-convolution
   accuracy);

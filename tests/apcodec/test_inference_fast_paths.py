@@ -15,8 +15,7 @@ from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_t
 from apcodec.inference import DecoderFront, _FoldedBias
 from apcodec.model import APCodec
 from apcodec.modules import ConvNeXtBlock, even_step
-from apcodec.stft import (fast_atan2, istft_audio, istft_frames, polar_spectrum, stft_logamp_phase_frames,
-                          stft_spectra)
+from apcodec.stft import istft_audio, istft_frames, polar_spectrum, stft_logamp_phase_frames, stft_spectra
 
 
 def _tiny_with_grn() -> APCodec:
@@ -114,15 +113,6 @@ def test_decoder_front_matches_the_module_chain(latent_frames: int) -> None:
 
 
 # ----------------------------------------------------------------------------- spectra
-def test_fast_atan2_matches_atan2_with_signed_zeros() -> None:
-    y = torch.tensor([0.0, -0.0, 0.0, -0.0, 1.0, -1.0, 1.0, -1.0, 3.0, -2.0, 1e-30, 0.5])
-    x = torch.tensor([0.0, 0.0, -0.0, -0.0, 0.0, 0.0, -0.0, -0.0, -1.0, -5.0, -1.0, 2.0])
-    assert torch.allclose(fast_atan2(y, x), torch.atan2(y, x), atol=1e-6, rtol=0)
-    assert torch.equal(torch.signbit(fast_atan2(y, x)), torch.signbit(torch.atan2(y, x)))
-    big_y, big_x = torch.randn(10_000), torch.randn(10_000)
-    assert torch.allclose(fast_atan2(big_y, big_x), torch.atan2(big_y, big_x), atol=1e-6, rtol=0)
-
-
 @pytest.mark.parametrize("length", [513, 1000, 4001])
 def test_frames_last_analysis_matches_stft_spectra(length: int) -> None:
     cfg = load_config("tiny").model
@@ -130,7 +120,7 @@ def test_frames_last_analysis_matches_stft_spectra(length: int) -> None:
     ref = stft_spectra(audio, cfg)
     logamp, pha = stft_logamp_phase_frames(audio, cfg, chunk_frames=7)   # many chunk boundaries
     assert torch.equal(logamp.transpose(1, 2), ref.logamp)   # bit-identical: near-zero bins are ill-conditioned
-    assert torch.allclose(pha.transpose(1, 2), ref.pha, atol=1e-5, rtol=0)
+    assert torch.allclose(pha.transpose(1, 2), ref.pha, atol=4e-7, rtol=0)   # within 1 ulp of pi
 
 
 def test_polar_spectrum_matches_exp_cos_sin_of_atan2_including_zeros() -> None:
