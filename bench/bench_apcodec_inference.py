@@ -27,7 +27,7 @@ copied into codecbench)::
 Usage::
 
     python bench/bench_apcodec_inference.py [--official /tmp/apcodec_official] [--config 48k_6kbps]
-        [--seconds 10] [--repeats 5] [--threads N] [--cpu-time] [--json]
+        [--seconds 10] [--repeats 5] [--threads N] [--cpu-time] [--fp64] [--no-reimpl] [--json]
 
 Reports encode/decode real-time factors (median processing time / audio duration; lower is
 faster), the speed-ups, code mismatches and the largest audio differences against the official
