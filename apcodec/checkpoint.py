@@ -133,10 +133,8 @@ def official_state(module: nn.Module) -> dict[str, torch.Tensor]:
     A module whose weight norm was folded is exported with ``g = ||w||`` and ``v = w``, which
     official code reproduces exactly.
     """
-    from apcodec.inference import ChannelsLastConv1d, FusedConvNeXtBlock
-
-    if any(isinstance(m, (FusedConvNeXtBlock, ChannelsLastConv1d)) for m in module.modules()):
-        raise CheckpointError("cannot export a model after prepare_for_inference() (blocks are fused); "
+    if getattr(module, "prepared", None) is not None:
+        raise CheckpointError("cannot export a model after prepare_for_inference() (it is frozen for inference); "
                               "export before, or use remove_weight_norm() only")
     state = to_official_keys({k: v.detach().cpu() for k, v in module.state_dict().items()})
     reference = _weight_norm_names(module)

@@ -42,6 +42,8 @@ class APCodecDecoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        #: the folded inference graph of a centred model (set by :func:`apcodec.inference.prepare_for_inference`)
+        self.prepared: Optional[nn.Module] = None
         c, b, causal = cfg.channels, cfg.branch_channels, cfg.causal
         self.latent_input_conv = weight_norm(conv1d(causal, cfg.latent_dim, b, cfg.latent_input_kernel))
         self.AMP_Decoder_upsample_input_conv = weight_norm(_upsampler(cfg, b, b))
@@ -76,10 +78,6 @@ class APCodecDecoder(nn.Module):
         def pha_branch() -> torch.Tensor:
             ph = run_branch(self.embed_pha, self.norm_pha, self.convnext_pha, self.final_layer_norm_pha,
                             self.out_pha, self.PHA_Decoder_upsample_input_conv(h)).transpose(1, 2)
-            ri_conv: Optional[nn.Module] = getattr(self, "ri_conv", None)  # R and I stacked (inference)
-            if ri_conv is not None:
-                ri = ri_conv(ph)
-                return torch.atan2(ri[:, self.cfg.n_bins:], ri[:, : self.cfg.n_bins])
             return torch.atan2(self.PHA_Decoder_output_I_conv(ph), self.PHA_Decoder_output_R_conv(ph))
 
         logamp, pha = run_pair(amp_branch, pha_branch, self.parallel_branches and h.device.type == "cpu")

@@ -7,6 +7,8 @@ state dicts load after the weight-norm key translation in :mod:`apcodec.checkpoi
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -39,6 +41,8 @@ class APCodecEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        #: the folded inference graph of a centred model (set by :func:`apcodec.inference.prepare_for_inference`)
+        self.prepared: Optional[nn.Module] = None
         c, causal = cfg.channels, cfg.causal
         self.embed_logamp = conv1d(causal, cfg.n_bins, c, cfg.embed_kernel)
         self.embed_pha = conv1d(causal, cfg.n_bins, c, cfg.embed_kernel)

@@ -1,182 +1,326 @@
-"""Inference preparation: fold weight norm, fuse the ConvNeXt blocks, keep activations channels-last.
+"""Inference preparation: ``encode``/``decode`` of a centred model as a folded, channels-last graph.
 
-Why the prepared model is faster than the official forward (measured in
-``bench/bench_apcodec_inference.py``):
+:func:`prepare_for_inference` folds weight norm, freezes the model and, for centred models, gives
+the encoder and the decoder a :class:`PreparedEncoder` / :class:`PreparedDecoder` that
+:meth:`APCodec.encode` and :meth:`APCodec.decode` then use. The modules themselves (and so
+``forward``, the training path, and the state dict) stay as they are. Why the prepared path is
+faster than the official forward (figures in docs/benchmarks.md, "APCodec inference"):
 
 * weight norm is folded once instead of being recomputed (``g * v / ||v||``) on every call;
-* ConvNeXt blocks run channels-last [B, T, C] end to end, with the depthwise convolution as an
-  NHWC ``conv2d`` (oneDNN's NHWC depthwise kernel, ~30x faster on CPU than ``conv1d`` on a
-  transposed copy);
-* the LayerNorm affine is folded into the first Linear, and GRN, whose response is one scale
-  per (item, channel), is folded into the second Linear's weights per item:
-  ``W2 (x * (1 + gamma * N) + beta) = (W2 * (1 + gamma * N)) x + W2 beta``; the residual add
-  is the GEMM's accumulator (``baddbmm``), GELU runs in place. Outputs equal the module path up
-  to float rounding;
-* the other convolutions also run NHWC, so no transposes are copied between them.
+* activations stay channels-last [B, T, C] end to end: no transposes around the blocks;
+* ConvNeXt blocks are two GEMMs each (:class:`~apcodec.fused_layers.FusedConvNeXtBlock`): the
+  LayerNorm affine folded into the first, GRN into the second, the residual its accumulator;
+  the per-frame part (depthwise conv, LayerNorm, GEMM, GELU, GRN energy) runs in cache-sized
+  chunks of frames instead of whole-signal passes;
+* encoder front end: the STFT's own frame-major memory is used as is, and the phase is the
+  vectorised ``atan2`` of contiguous copies (on the strided views of the complex STFT, as the
+  official code calls it, ``atan2`` runs a scalar loop ~4x slower);
+* the encoder's embed convolutions (513 -> 256, k7) run as Winograd F(2, 7)
+  (:class:`~apcodec.fused_layers.TapConv`: 4/7 of the multiplications at direct-convolution
+  accuracy);
+* the encoder's final ``LN affine -> Linear -> strided conv`` is one strided conv on the
+  normalised frames, computed only at the output frames (one GEMM), bias exact at the edges;
+* the decoder's ``latent conv -> transposed conv -> embed conv`` chain is linear, so it is one
+  GEMM on windows of latent frames (:class:`DecoderFront`): per output frame 9 x 32 inputs
+  instead of 2 x 256 + 7 x 256 (~8x fewer FLOPs); the edge frames, where the zero paddings of the
+  chain differ from the folded form, are recomputed exactly by the module chain;
+* the decoder's ``LN affine -> Linear -> k7 head conv`` is one conv, R and I heads one conv;
+  the amplitude head runs as Winograd F(4, 7), the R/I head as F(2, 7) (see
+  :class:`PreparedDecoder` for why not F(4, 7) there);
+* ``exp(A) (cos(atan2(I, R)) + j sin(...)) = (R + jI) exp(A) / |R + jI|`` needs no angle; the
+  inverse FFT runs over contiguous frames and the overlap-add is a few slice additions;
+* temporaries stay below ~16 MB (the heads, spectrum and inverse FFT go chunk by chunk): glibc
+  maps larger blocks freshly on every call, and their page faults cost 0.2-0.4 s per 10 s call;
+* with >= 2 threads, the amplitude and phase branches run concurrently, and so do the two
+  halves of the STFT and of the decoder's head/synthesis chunks, one thread each; the small
+  serial steps (RVQ, code lookup, overlap-add) run on one thread: short OpenMP regions gain
+  nothing from a second thread and stall whenever another process holds a core.
+
+Tried and dropped (numbers in docs/benchmarks.md): oneDNN's fused linear (slower than MKL here),
+``torch.compile`` of the block's per-frame part (slower than eager, 11 s to compile), MKL's
+packed-weight GEMM (no faster), Winograd F(4, 7) for the encoder embed (2x the latent's rounding
+noise: less margin for identical codes) and for the R/I head (3x the audio's distance to a float64
+decode).
 
 Causal (APCodec-S) models keep their streaming-aware modules: only weight norm is folded there.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apcodec.modules import GRN, ConvNeXtBlock, remove_weight_norm
+from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias
+from apcodec.modules import even_step, half_threads, remove_weight_norm, run_halves, run_pair
+from apcodec.stft import overlap_add_segments, polar_spectrum, stft_logamp_phase_frames, synthesis_segments
 
 if TYPE_CHECKING:
+    from apcodec.decoder import APCodecDecoder
+    from apcodec.encoder import APCodecEncoder
     from apcodec.model import APCodec
 
 
-def _mkldnn_linear_ok(x: torch.Tensor) -> bool:
-    """oneDNN's fused linear (``mkldnn::_linear_pointwise``) applies: fp32 CPU, no autograd, no autocast."""
-    return (_HAS_MKLDNN_LINEAR and x.device.type == "cpu" and x.dtype == torch.float32
-            and not x.requires_grad and not torch.is_autocast_enabled("cpu"))
+class _FoldedBias:
+    """Per-frame bias of a folded convolution over ``in_frames`` input frames (see :func:`tap_bias`)."""
+
+    def __init__(self, tap_biases: torch.Tensor, conv_bias: Optional[torch.Tensor], in_frames: int,
+                 stride: int = 1, pad: Optional[int] = None) -> None:
+        self.interior, self.index, edge = tap_bias(tap_biases, conv_bias, in_frames, stride, pad)
+        self.edge_delta = edge - self.interior
+
+    def add_(self, y: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Add the bias of output frames ``start..`` to ``y`` [B, n, C] in place."""
+        y.add_(self.interior)
+        inside = (self.index >= start) & (self.index < start + y.shape[1])
+        if bool(inside.any()):
+            y[:, self.index[inside] - start] += self.edge_delta[inside]
+        return y
 
 
-_HAS_MKLDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+class _Branch(nn.Module):
+    """One amplitude or phase branch of a prepared encoder or decoder: LN (affine) -> fused blocks -> LN."""
 
+    norm_weight: torch.Tensor
+    norm_bias: torch.Tensor
 
-class FusedConvNeXtBlock(nn.Module):
-    """Inference-only ConvNeXt-v2 block (centred), channels-last [B, T, C] -> [B, T, C]."""
-
-    dw_weight: torch.Tensor  # buffers, declared for the type checker
-    dw_bias: torch.Tensor
-    w1: torch.Tensor
-    b1: torch.Tensor
-    w2: torch.Tensor
-    b2: torch.Tensor
-    gamma: torch.Tensor
-
-    def __init__(self, block: ConvNeXtBlock) -> None:
+    def __init__(self, norm: nn.LayerNorm, blocks: nn.ModuleList, final_norm: nn.LayerNorm) -> None:
         super().__init__()
-        if type(block.grn) is not GRN:
-            raise TypeError("FusedConvNeXtBlock needs the centred (global) GRN")
-        conv = block.dwconv
-        with torch.no_grad():
-            self.register_buffer("dw_weight", conv.weight.detach().unsqueeze(2).contiguous(
-                memory_format=torch.channels_last))
-            assert conv.bias is not None
-            self.register_buffer("dw_bias", conv.bias.detach().clone())
-            w1, b1 = block.pwconv1.weight.detach(), block.pwconv1.bias.detach()
-            self.register_buffer("w1", (w1 * block.norm.weight.detach()[None, :]).contiguous())  # [I, C]
-            self.register_buffer("b1", b1 + w1 @ block.norm.bias.detach())
-            w2, b2 = block.pwconv2.weight.detach(), block.pwconv2.bias.detach()
-            self.register_buffer("w2", w2.contiguous())                                         # [C, I]
-            self.register_buffer("b2", b2 + w2 @ block.grn.beta.detach().reshape(-1))
-            self.register_buffer("gamma", block.grn.gamma.detach().reshape(1, 1, -1).clone())  # [1, 1, I]
-        self.padding = int(conv.padding[0])
-        self.groups = conv.groups
-        self.eps = block.norm.eps
-        self.channels = block.norm.normalized_shape[0]
+        self.register_buffer("norm_weight", norm.weight.detach().clone(), persistent=False)
+        self.register_buffer("norm_bias", norm.bias.detach().clone(), persistent=False)
+        self.blocks = nn.ModuleList([FusedConvNeXtBlock(cast(Any, block)) for block in blocks])
+        self.eps, self.final_eps = norm.eps, final_norm.eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous()
-        batch, frames, channels = x.shape
-        y = F.conv2d(x.transpose(1, 2).unsqueeze(2), self.dw_weight, self.dw_bias,
-                     padding=(0, self.padding), groups=self.groups).squeeze(2).transpose(1, 2)
-        y = F.layer_norm(y, (self.channels,), None, None, self.eps)
-        fused = _mkldnn_linear_ok(x)
-        if fused:  # GEMM + bias + exact GELU in one oneDNN call (~15 % faster than MKL addmm here)
-            h = torch.ops.mkldnn._linear_pointwise(y.reshape(batch * frames, channels), self.w1, self.b1,
-                                                   "gelu", [], "none").view(batch, frames, -1)
-        else:
-            h = F.gelu(F.linear(y, self.w1, self.b1))
-        # L2 norm over time as a GEMV (ones @ h^2): ~7x faster than a strided vector_norm on CPU.
-        ones = h.new_ones(batch, 1, frames)
-        gx = torch.bmm(ones, h * h).sqrt_()                                  # [B, 1, I]
-        scale = 1.0 + self.gamma * (gx / (gx.mean(dim=-1, keepdim=True) + 1e-6))
-        w2 = self.w2.unsqueeze(0) * scale                                    # [B, C, I]: GRN folded
-        if fused:  # x + h @ w2^T + b2, the residual add fused into the GEMM
-            outs = [torch.ops.mkldnn._linear_pointwise.binary(h[i], x[i], w2[i], self.b2, "add")
-                    for i in range(batch)]
-            return outs[0].unsqueeze(0) if batch == 1 else torch.stack(outs)
-        return torch.baddbmm(x + self.b2, h, w2.transpose(1, 2))
+    def forward(self, h: torch.Tensor) -> torch.Tensor:   # [B, T, C] -> normalised [B, T, C] (affine folded away)
+        channels = h.shape[-1]
+        h = F.layer_norm(h, (channels,), self.norm_weight, self.norm_bias, self.eps)
+        for block in self.blocks:
+            h = block(h)
+        return F.layer_norm(h, (channels,), None, None, self.final_eps)
 
 
-class FusedLinear(nn.Module):
-    """``nn.Linear`` through oneDNN's linear on CPU fp32 (falls back to ``F.linear``)."""
+class PreparedEncoder(nn.Module):
+    """Audio [B, T] -> latent before quantization [B, D, N'] of a centred encoder (folded, channels-last)."""
+
+    embed_bias: torch.Tensor
+    down_weight: torch.Tensor
+    down_taps: torch.Tensor
+    down_bias: torch.Tensor
+
+    def __init__(self, encoder: "APCodecEncoder", winograd: bool = True) -> None:
+        super().__init__()
+        self.cfg = encoder.cfg
+        self.embeds = nn.ModuleList()
+        self.branches = nn.ModuleList()
+        embed_bias, weights, taps, biases = [], [], [], []
+        for kind, down in (("logamp", encoder.AMP_Encoder_downsample_output_conv),
+                           ("pha", encoder.PHA_Encoder_downsample_output_conv)):
+            embed = cast(nn.Conv1d, getattr(encoder, f"embed_{kind}"))
+            self.embeds.append(TapConv(embed.weight, winograd))
+            embed_bias.append(cast(torch.Tensor, embed.bias).detach())
+            self.branches.append(_Branch(getattr(encoder, f"norm_{kind}"), getattr(encoder, f"convnext_{kind}"),
+                                         getattr(encoder, f"final_layer_norm_{kind}")))
+            folded, tap_biases = fold_linear_into_taps(down.weight, getattr(encoder, f"out_{kind}"),
+                                                       getattr(encoder, f"final_layer_norm_{kind}"))
+            weights.append(folded.permute(2, 1, 0).reshape(-1, folded.shape[0]))   # [(k, C_in), C_out]
+            taps.append(tap_biases)
+            biases.append(cast(torch.Tensor, down.bias).detach())
+        self.register_buffer("embed_bias", torch.stack(embed_bias), persistent=False)
+        self.register_buffer("down_weight", torch.stack(weights).contiguous(), persistent=False)
+        self.register_buffer("down_taps", torch.stack(taps), persistent=False)
+        self.register_buffer("down_bias", torch.stack(biases), persistent=False)
+        down = encoder.AMP_Encoder_downsample_output_conv
+        self.kernel, self.stride, self.pad = down.kernel_size[0], down.stride[0], int(down.padding[0])
+        self._latent_conv = [encoder.latent_output_conv]   # the module itself (not registered twice)
+
+    def _branch(self, index: int, spectrum: torch.Tensor) -> torch.Tensor:
+        """[B, N, F] -> downsampled branch output [B, N', C'] (embed, blocks, folded strided conv)."""
+        h = self.embeds[index](spectrum).add_(self.embed_bias[index])
+        h = self.branches[index](h)
+        batch, frames, channels = h.shape
+        out_frames = (frames + 2 * self.pad - self.kernel) // self.stride + 1
+        padded = F.pad(h, (0, 0, self.pad, (out_frames - 1) * self.stride + self.kernel - frames - self.pad))
+        stride = padded.stride()
+        windows = padded.as_strided((batch, out_frames, self.kernel * channels),
+                                    (stride[0], self.stride * stride[1], 1))
+        y = torch.mm(windows.reshape(batch * out_frames, -1), self.down_weight[index]).view(batch, out_frames, -1)
+        return _FoldedBias(self.down_taps[index], self.down_bias[index], frames, self.stride, self.pad).add_(y)
+
+    def forward(self, audio: torch.Tensor, parallel: bool = True) -> torch.Tensor:   # [B, T] -> [B, D, N']
+        parallel = parallel and audio.device.type == "cpu"
+        logamp, pha = stft_logamp_phase_frames(audio, self.cfg, parallel=parallel)
+        amp, ph = run_pair(lambda: self._branch(0, logamp), lambda: self._branch(1, pha), parallel)
+        with half_threads(parallel):
+            return self._latent_conv[0](torch.cat([amp, ph], dim=-1).transpose(1, 2))
+
+
+class DecoderFront(nn.Module):
+    """``embed(upsample(latent_conv(z)))`` of one decoder branch as one GEMM: [B, D, L] -> [B, ratio * L, C].
+
+    The chain is linear and shift-equivariant (``ratio`` output frames per latent frame), so each
+    group of ``ratio`` output frames is one matrix times a window of latent frames around it. The
+    matrix and the per-phase bias are measured by probing the module chain with unit impulses in
+    float64. Near either end the chain's zero paddings and missing upsampler inputs make the
+    folded form wrong, so the first and last ``edge`` frames are recomputed by the module chain on
+    a short window (and short inputs run the chain entirely).
+    """
 
     weight: torch.Tensor
-    bias: Optional[torch.Tensor]
+    bias: torch.Tensor
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, latent_conv: nn.Module, upsample: nn.Module, embed: nn.Module, ratio: int) -> None:
         super().__init__()
-        self.register_buffer("weight", linear.weight.detach().clone())
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
+        self._chain = [latent_conv, upsample, embed]   # the modules themselves (not registered twice)
+        up = cast(nn.ConvTranspose1d, upsample)
+        lat, emb = cast(nn.Conv1d, latent_conv), cast(nn.Conv1d, embed)
+        kernel, pad_up, pad_embed, pad_latent = up.kernel_size[0], int(up.padding[0]), int(emb.padding[0]), int(lat.padding[0])
+        # upsampler inputs j - q seen by output frames ratio * q + r (r < ratio), through the embed conv
+        low = (pad_up - pad_embed - kernel) // ratio + 1
+        high = (ratio - 1 + pad_embed + pad_up) // ratio
+        self.before, self.after = pad_latent - low, high + pad_latent    # latent frames of the window
+        self.ratio, self.latent_dim, self.channels = ratio, lat.in_channels, emb.out_channels
+        self.edge_latent = max(-low, high, -(-pad_embed // ratio))     # latent frames whose outputs need the chain
+        self.window_latent = self.edge_latent + self.before + self.after + 2
+        weight, bias = self._probe()
+        self.register_buffer("weight", weight, persistent=False)        # [(before + 1 + after) * D, ratio * C]
+        self.register_buffer("bias", bias, persistent=False)            # [ratio * C]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., C_in] -> [..., C_out]
-        if _mkldnn_linear_ok(x):
-            y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), self.weight, self.bias,
-                                                   "none", [], "")
-            return y.view(*x.shape[:-1], -1)
-        return F.linear(x, self.weight, self.bias)
+    def _chain_out(self, z: torch.Tensor) -> torch.Tensor:   # [B, D, L] -> [B, ratio * L, C]
+        latent_conv, upsample, embed = self._chain
+        return embed(upsample(latent_conv(z))).transpose(1, 2)
+
+    @torch.no_grad()
+    def _probe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The folded matrix and bias, from unit impulses through a float64 copy of the chain."""
+        import copy
+
+        chain = [copy.deepcopy(m).double() for m in self._chain]
+        span = self.before + 1 + self.after
+        length = 2 * span + 1
+        centre = span
+        dim, ratio = self.latent_dim, self.ratio
+        probes = torch.zeros(dim + 1, dim, length, dtype=torch.float64, device=self.device_of(chain[0]))
+        probes[torch.arange(1, dim + 1), torch.arange(dim), centre] = 1.0
+        out = chain[2](chain[1](chain[0](probes))).transpose(1, 2)             # [D + 1, ratio * length, C]
+        offset, response = out[0], out[1:] - out[0]
+        response = response.reshape(dim, length, ratio * self.channels)
+        # impulse at latent frame c reaches output group q through window slot c - q + before
+        groups = torch.arange(centre - self.after, centre + self.before + 1)
+        weight = response[:, groups.flip(0)]                                   # [D, slot, ratio * C]
+        outside = response.clone()
+        outside[:, groups] = 0.0
+        scale = float(response.abs().max()) or 1.0
+        if float(outside.abs().max()) > 1e-9 * scale:
+            raise AssertionError("DecoderFront: the chain reaches further than its computed window")
+        bias = offset.reshape(length, ratio * self.channels)[centre]
+        return weight.transpose(0, 1).reshape(span * dim, -1).float().contiguous(), bias.float()
+
+    @staticmethod
+    def device_of(module: nn.Module) -> torch.device:
+        return next(iter(module.parameters())).device
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        batch, dim, frames = z.shape
+        if frames <= 2 * self.window_latent:
+            return self._chain_out(z).contiguous()
+        span = self.before + 1 + self.after
+        padded = F.pad(z, (self.before, self.after)).transpose(1, 2).contiguous()   # [B, L + span - 1, D]
+        windows = padded.as_strided((batch, frames, span * dim), (padded.stride(0), dim, 1))
+        y = torch.addmm(self.bias, windows.reshape(batch * frames, -1), self.weight)
+        y = y.view(batch, frames * self.ratio, self.channels)
+        edge = self.edge_latent * self.ratio
+        # both ends in one call of the chain (its small transposed convolution is call-bound)
+        ends = self._chain_out(torch.cat([z[..., :self.window_latent], z[..., -self.window_latent:]]))
+        y[:, :edge] = ends[:batch, :edge]
+        y[:, -edge:] = ends[batch:, -edge:]
+        return y
 
 
-class ChannelsLastConv1d(nn.Module):
-    """Drop-in Conv1d computed as NHWC conv2d; returns a [B, C, T] view of [B, T, C] memory."""
+class PreparedDecoder(nn.Module):
+    """Quantized latent [B, D, N'] -> audio [B, T] of a centred decoder (folded, channels-last).
 
-    weight: torch.Tensor
-    bias: Optional[torch.Tensor]
+    The output is ill-conditioned where ``|R + jI|`` is tiny: the phase there follows the rounding
+    of R and I, so two float32 computations of the same decoder differ by a few 1e-6 in the audio
+    (the official code against a float64 decode: 0.7-5e-6 on 10 s of random-weight audio). The
+    heads are chosen to stay as close to float64 as the official code is.
+    """
 
-    def __init__(self, conv: nn.Conv1d) -> None:
+    head_taps_amp: torch.Tensor
+    head_taps_ri: torch.Tensor
+    head_bias_amp: torch.Tensor
+    head_bias_ri: torch.Tensor
+
+    def __init__(self, decoder: "APCodecDecoder", winograd: bool = True) -> None:
         super().__init__()
-        with torch.no_grad():
-            self.register_buffer("weight", conv.weight.detach().unsqueeze(2).contiguous(
-                memory_format=torch.channels_last))
-            self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
-        self.stride = conv.stride[0]
-        self.padding = int(conv.padding[0])
-        self.groups = conv.groups
+        self.cfg = decoder.cfg
+        self.fronts = nn.ModuleList([DecoderFront(decoder.latent_input_conv, up, embed, decoder.cfg.ratio)
+                                     for up, embed in ((decoder.AMP_Decoder_upsample_input_conv, decoder.embed_logamp),
+                                                       (decoder.PHA_Decoder_upsample_input_conv, decoder.embed_pha))])
+        self.branches = nn.ModuleList([_Branch(decoder.norm_logamp, decoder.convnext_logamp,
+                                               decoder.final_layer_norm_logamp),
+                                       _Branch(decoder.norm_pha, decoder.convnext_pha, decoder.final_layer_norm_pha)])
+        amp_conv = decoder.AMP_Decoder_output_conv
+        real_conv, imag_conv = decoder.PHA_Decoder_output_R_conv, decoder.PHA_Decoder_output_I_conv
+        amp_w, amp_taps = fold_linear_into_taps(amp_conv.weight, decoder.out_logamp, decoder.final_layer_norm_logamp)
+        ri_w, ri_taps = fold_linear_into_taps(torch.cat([real_conv.weight, imag_conv.weight]), decoder.out_pha,
+                                              decoder.final_layer_norm_pha)
+        # The amplitude head is well conditioned: F(4, 7) (2.5 GEMMs per frame instead of 4) left the
+        # audio unchanged to 1e-8. The R/I head is not: near R = I = 0 the phase amplifies any
+        # rounding, and F(4, 7) there tripled the audio's distance to a float64 decode, so F(2, 7).
+        self.heads = nn.ModuleList([TapConv(amp_w, winograd, tile=4), TapConv(ri_w, winograd, tile=2)])
+        self.register_buffer("head_taps_amp", amp_taps, persistent=False)
+        self.register_buffer("head_taps_ri", ri_taps, persistent=False)
+        self.register_buffer("head_bias_amp", cast(torch.Tensor, amp_conv.bias).detach().clone(), persistent=False)
+        self.register_buffer("head_bias_ri", torch.cat([cast(torch.Tensor, real_conv.bias).detach(),
+                                                        cast(torch.Tensor, imag_conv.bias).detach()]), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, T] -> [B, C', T']
-        x4 = x.unsqueeze(2)
-        if not x4.is_contiguous(memory_format=torch.channels_last):
-            x4 = x4.contiguous(memory_format=torch.channels_last)
-        y = F.conv2d(x4, self.weight, self.bias, stride=(1, self.stride), padding=(0, self.padding),
-                     groups=self.groups)
-        return y.squeeze(2)
+    def _features(self, index: int, latent: torch.Tensor) -> torch.Tensor:
+        """Latent [B, D, N'] -> one branch's normalised features before its head [B, N, C]."""
+        return self.branches[index](self.fronts[index](latent))
+
+    def forward(self, latent: torch.Tensor, parallel: bool = False) -> torch.Tensor:   # [B, D, N'] -> [B, T]
+        parallel = parallel and latent.device.type == "cpu"
+        amp, pha = run_pair(lambda: self._features(0, latent), lambda: self._features(1, latent), parallel)
+        return self.synthesize(amp, pha, parallel)
+
+    def synthesize(self, amp: torch.Tensor, pha: torch.Tensor, parallel: bool = False) -> torch.Tensor:
+        """Both branches' features [B, N, C] -> audio [B, (N - 1) * hop].
+
+        Heads, spectrum and inverse FFT run chunk by chunk of frames (small temporaries, warm
+        caches); only the windowed segments of the whole signal are kept for the overlap-add.
+        With ``parallel`` the two halves of the chunks run concurrently (:func:`run_pair`).
+        """
+        batch, frames, channels = amp.shape
+        amp_head, ri_head = cast(TapConv, self.heads[0]), cast(TapConv, self.heads[1])
+        amp_bias = _FoldedBias(self.head_taps_amp, self.head_bias_amp, frames)
+        ri_bias = _FoldedBias(self.head_taps_ri, self.head_bias_ri, frames)
+        segments = amp.new_empty(batch, frames, self.cfg.win_size)
+        step = even_step(frames, min(amp_head.chunk_frames(batch, channels), ri_head.chunk_frames(batch, channels)))
+
+        def run(chunk_starts: Sequence[int]) -> None:
+            for start in chunk_starts:
+                stop = min(frames, start + step)
+                logamp = amp_bias.add_(amp_head.frames(amp, start, stop), start)
+                rea_imag = ri_bias.add_(ri_head.frames(pha, start, stop), start)
+                segments[:, start:stop] = synthesis_segments(polar_spectrum(logamp, rea_imag), self.cfg)
+
+        run_halves(run, range(0, frames, step), parallel)
+        with half_threads(parallel):
+            return overlap_add_segments(segments, self.cfg)
 
 
-class ChannelsLastConvTranspose1d(ChannelsLastConv1d):
-    """Drop-in (centred) ConvTranspose1d as NHWC ``conv_transpose2d``; output is a [B, C, T] view of [B, T, C]."""
-
-    def __init__(self, conv: nn.ConvTranspose1d) -> None:
-        if conv.output_padding[0] or conv.dilation[0] != 1:
-            raise ValueError("ChannelsLastConvTranspose1d supports output_padding 0 and dilation 1 only")
-        super().__init__(conv)  # type: ignore[arg-type]  # same weight/bias/stride/padding fields
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, L] -> [B, C', L']
-        x4 = x.unsqueeze(2)
-        if not x4.is_contiguous(memory_format=torch.channels_last):
-            x4 = x4.contiguous(memory_format=torch.channels_last)
-        y = F.conv_transpose2d(x4, self.weight, self.bias, stride=(1, self.stride), padding=(0, self.padding),
-                               groups=self.groups)
-        return y.squeeze(2)
-
-
-_CL_CONVS = {
-    "encoder": ("embed_logamp", "embed_pha", "AMP_Encoder_downsample_output_conv",
-                "PHA_Encoder_downsample_output_conv"),
-    "decoder": ("AMP_Decoder_upsample_input_conv", "PHA_Decoder_upsample_input_conv", "embed_logamp", "embed_pha",
-                "AMP_Decoder_output_conv"),
-}
-
-
-def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True,
-                           parallel_decoder: bool = False) -> "APCodec":
-    """Fold weight norm, fuse blocks (centred models), eval, no gradients; returns ``model``.
+def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True, parallel_decoder: bool = True,
+                          winograd: bool = True) -> "APCodec":
+    """Fold weight norm, eval, no gradients; centred models also get the prepared graphs. Returns ``model``.
 
     Args:
         model: the codec, modified in place.
         parallel_encoder / parallel_decoder: run that part's amplitude and phase branches
-            concurrently when torch has >= 2 intra-op threads (see
-            :func:`apcodec.modules.run_pair`). Measured on 2 idle cores (10 s, 48 kHz): encode
-            0.096 concurrent vs 0.113 sequential, decode 0.136 concurrent vs 0.124 sequential
-            (the decoder's large output heads already keep both cores busy), hence the defaults.
+            concurrently when torch has >= 2 intra-op threads (see :func:`apcodec.modules.run_pair`).
+        winograd: compute the wide k-tap convolutions (encoder embed, decoder heads) as Winograd
+            F(2, k) rather than as direct convolutions.
     """
     remove_weight_norm(model)
     model.eval()
@@ -186,31 +330,7 @@ def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True,
     model.decoder.parallel_branches = parallel_decoder
     if model.cfg.causal:
         return model
-    for part_name, convs in _CL_CONVS.items():
-        part = getattr(model, part_name)
-        for name in ("convnext_logamp", "convnext_pha"):
-            blocks = getattr(part, name)
-            for i, block in enumerate(blocks):
-                if isinstance(block, ConvNeXtBlock):
-                    blocks[i] = FusedConvNeXtBlock(block)
-        for name in ("out_logamp", "out_pha"):
-            if type(getattr(part, name)) is nn.Linear:
-                setattr(part, name, FusedLinear(getattr(part, name)))
-        for name in convs:
-            conv = getattr(part, name)
-            if type(conv) is nn.Conv1d:
-                setattr(part, name, ChannelsLastConv1d(conv))
-            elif type(conv) is nn.ConvTranspose1d:
-                setattr(part, name, ChannelsLastConvTranspose1d(conv))
-    dec = model.decoder
-    if getattr(dec, "ri_conv", None) is None:
-        real_conv, imag_conv = dec.PHA_Decoder_output_R_conv, dec.PHA_Decoder_output_I_conv
-        assert real_conv.bias is not None and imag_conv.bias is not None
-        stacked = nn.Conv1d(real_conv.in_channels, real_conv.out_channels + imag_conv.out_channels,
-                            real_conv.kernel_size[0], padding=real_conv.padding[0])
-        assert stacked.bias is not None
-        with torch.no_grad():
-            stacked.weight.copy_(torch.cat([real_conv.weight, imag_conv.weight]))
-            stacked.bias.copy_(torch.cat([real_conv.bias, imag_conv.bias]))
-        dec.ri_conv = ChannelsLastConv1d(stacked)  # one GEMM with 2F outputs instead of two
+    with torch.no_grad():
+        model.encoder.prepared = PreparedEncoder(model.encoder, winograd)
+        model.decoder.prepared = PreparedDecoder(model.decoder, winograd)
     return model

@@ -17,6 +17,7 @@ from torch import nn
 from apcodec.config import ModelConfig
 from apcodec.decoder import APCodecDecoder, DecoderOutput
 from apcodec.encoder import APCodecEncoder
+from apcodec.modules import half_threads
 from apcodec.quantizer import QuantizerOutput
 from apcodec.stft import Spectra, causal_stft_spectra, stft_spectra
 
@@ -121,13 +122,24 @@ class APCodec(nn.Module):
         if self.cfg.causal:
             audio = F.pad(audio, (0, self.cfg.win_size - self.cfg.hop_size))
         with torch.inference_mode():
-            spectra = self.analyze(audio)
-            latent = self.encode_latent(spectra.logamp, spectra.pha)
-            return self.quantize(latent, n_codebooks).codes
+            prepared = self.encoder.prepared
+            if prepared is None:
+                spectra = self.analyze(audio)
+                return self.quantize(self.encode_latent(spectra.logamp, spectra.pha), n_codebooks).codes
+            parallel = self.encoder.parallel_branches   # centred model after prepare_for_inference
+            latent = prepared(audio, parallel)
+            with half_threads(parallel and audio.device.type == "cpu"):
+                return self.quantize(latent, n_codebooks).codes
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, n_q, N'] -> audio [B, T] (longer than the input: trim to the input length)."""
         with torch.inference_mode():
+            prepared = self.decoder.prepared
+            if prepared is not None:  # centred model after prepare_for_inference
+                parallel = self.decoder.parallel_branches
+                with half_threads(parallel and codes.device.type == "cpu"):
+                    latent = self.encoder.quantizer.from_codes(codes)
+                return prepared(latent, parallel)
             latent = self.encoder.quantizer.from_codes(codes)
             _, _, rea, imag = self.decoder.spectra(latent)
             return self.decoder.synthesize(rea, imag)
@@ -141,7 +153,8 @@ class APCodec(nn.Module):
         return self
 
     def prepare_for_inference(self) -> "APCodec":
-        """Fold weight norm, switch to eval and freeze parameters; returns ``self``."""
+        """Fold weight norm, switch to eval and freeze parameters; centred models also get the fast
+        :meth:`encode` / :meth:`decode` graphs of :mod:`apcodec.inference`. Returns ``self``."""
         from apcodec.inference import prepare_for_inference
 
         return prepare_for_inference(self)

@@ -1,12 +1,21 @@
-"""Inference fast paths: branch parallelism, fused heads, and bf16 autocast through the iSTFT."""
+"""Inference fast paths: every fold of apcodec.inference against the module path it replaces."""
 
 from __future__ import annotations
 
-import torch
+import math
 
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from apcodec import fused_layers
 from apcodec.config import load_config
+from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias, toom_cook_matrices
+from apcodec.inference import DecoderFront, _FoldedBias
 from apcodec.model import APCodec
-from apcodec.stft import istft_audio
+from apcodec.modules import ConvNeXtBlock, even_step
+from apcodec.stft import istft_audio, istft_frames, polar_spectrum, stft_logamp_phase_frames, stft_spectra
 
 
 def _tiny_with_grn() -> APCodec:
@@ -17,6 +26,168 @@ def _tiny_with_grn() -> APCodec:
             if "grn" in name:
                 p.normal_(0.0, 0.5)
     return model
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:
+    return a.shape == b.shape and float((a - b).abs().max()) <= rel * max(1.0, float(b.abs().max()))
+
+
+# ----------------------------------------------------------------------------- fused ConvNeXt block
+@pytest.mark.parametrize("frames", [1, 4, 37, 300])
+def test_fused_block_matches_the_module_block(frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(frames)
+    block = ConvNeXtBlock(16, 32).eval()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_(0.0, 0.3)   # LayerNorm affine, GRN gamma/beta all non-trivial
+    x = torch.randn(2, frames, 16)
+    with torch.no_grad():
+        ref = block(x)
+    monkeypatch.setattr(fused_layers, "BLOCK_CHUNK_BYTES", 1)   # 64-frame chunks: GRN sums across chunks
+    with torch.inference_mode():
+        fused = FusedConvNeXtBlock(block)
+        assert _close(fused(x.clone()), ref)
+
+
+def test_even_step_balances_two_halves() -> None:
+    for total, most in ((2408, 1008), (12001, 2048), (5, 1008), (100, 64)):
+        step = even_step(total, most)
+        chunks = -(-total // step)
+        assert step <= most and (chunks % 2 == 0 or chunks == 1)
+
+
+# ----------------------------------------------------------------------------- Winograd / tap convolutions
+@pytest.mark.parametrize(("tile", "taps"), [(2, 3), (2, 5), (2, 7), (4, 7)])
+def test_toom_cook_matrices_give_the_correlation(tile: int, taps: int) -> None:
+    a_t, g, b_t = toom_cook_matrices(tile, taps)
+    kernel, signal = torch.randn(taps, dtype=torch.float64), torch.randn(taps + tile - 1, dtype=torch.float64)
+    expected = torch.stack([(kernel * signal[j:j + taps]).sum() for j in range(tile)])
+    assert torch.allclose(a_t @ ((g @ kernel) * (b_t @ signal)), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(("winograd", "tile"), [(True, 2), (True, 4), (False, 2)])
+@pytest.mark.parametrize("frames", [1, 2, 3, 5, 8, 101])
+def test_tap_conv_matches_conv1d(winograd: bool, tile: int, frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(frames)
+    weight, x = torch.randn(13, 6, 7), torch.randn(2, frames, 6)
+    ref = F.conv1d(x.transpose(1, 2), weight, padding=3).transpose(1, 2)
+    conv = TapConv(weight, winograd, tile)
+    assert _close(conv(x), ref)
+    monkeypatch.setattr(fused_layers, "CHUNK_BYTES", 1)   # chunks of 64 frames: chunk edges inside the signal
+    assert _close(conv(x), ref)
+    assert _close(conv.frames(x, frames // 3, frames), ref[:, frames // 3:])
+
+
+# ----------------------------------------------------------------------------- Linear folded into a conv
+@pytest.mark.parametrize("stride", [1, 8])
+@pytest.mark.parametrize("frames", [1, 2, 4, 9, 17, 40])
+def test_linear_folded_into_taps_is_exact_at_the_edges(stride: int, frames: int) -> None:
+    torch.manual_seed(frames)
+    norm, linear, conv = nn.LayerNorm(5), nn.Linear(5, 6), nn.Conv1d(6, 4, 7, stride=stride, padding=3)
+    with torch.no_grad():
+        for p in (norm.weight, norm.bias, conv.bias):
+            p.normal_()
+    x = torch.randn(2, frames, 5)
+    with torch.no_grad():
+        ref = conv(linear(norm(x)).transpose(1, 2)).transpose(1, 2)
+        weight, taps = fold_linear_into_taps(conv.weight, linear, norm)
+        folded = F.conv1d(F.layer_norm(x, (5,)).transpose(1, 2), weight, stride=stride, padding=3).transpose(1, 2)
+        assert _close(_FoldedBias(taps, conv.bias, frames, stride).add_(folded.contiguous()), ref)
+    _, index, _ = tap_bias(taps, conv.bias, frames, stride)
+    assert index.numel() <= 2 * math.ceil(3 / stride) + 1   # only frames near the ends get their own bias
+
+
+# ----------------------------------------------------------------------------- decoder front
+@pytest.mark.parametrize("latent_frames", [1, 2, 3, 22, 23, 40])
+def test_decoder_front_matches_the_module_chain(latent_frames: int) -> None:
+    dec = _tiny_with_grn().prepare_for_inference().decoder
+    for up, embed in ((dec.AMP_Decoder_upsample_input_conv, dec.embed_logamp),
+                      (dec.PHA_Decoder_upsample_input_conv, dec.embed_pha)):
+        with torch.no_grad():
+            up.bias.normal_()  # a non-zero upsampler bias shows up only at the edges
+        front = DecoderFront(dec.latent_input_conv, up, embed, dec.cfg.ratio)
+        z = torch.randn(2, dec.cfg.latent_dim, latent_frames)
+        with torch.no_grad():
+            ref = embed(up(dec.latent_input_conv(z))).transpose(1, 2)
+            assert _close(front(z), ref)
+
+
+# ----------------------------------------------------------------------------- spectra
+@pytest.mark.parametrize("length", [513, 1000, 4001])
+def test_frames_last_analysis_matches_stft_spectra(length: int) -> None:
+    cfg = load_config("tiny").model
+    audio = torch.randn(2, length) * 0.1
+    ref = stft_spectra(audio, cfg)
+    logamp, pha = stft_logamp_phase_frames(audio, cfg, chunk_frames=7)   # many chunk boundaries
+    assert torch.equal(logamp.transpose(1, 2), ref.logamp)   # bit-identical: near-zero bins are ill-conditioned
+    assert torch.allclose(pha.transpose(1, 2), ref.pha, atol=4e-7, rtol=0)   # within 1 ulp of pi
+
+
+def test_polar_spectrum_matches_exp_cos_sin_of_atan2_including_zeros() -> None:
+    logamp, rea, imag = torch.randn(2, 9, 5), torch.randn(2, 9, 5), torch.randn(2, 9, 5)
+    rea[0, 0, :3], imag[0, 0, :3] = torch.tensor([0.0, -0.0, 0.0]), torch.tensor([0.0, 0.0, -0.0])
+    pha = torch.atan2(imag, rea)
+    spec = polar_spectrum(logamp, torch.cat([rea, imag], dim=-1))
+    assert torch.allclose(spec.real, torch.exp(logamp) * torch.cos(pha), atol=1e-6)
+    assert torch.allclose(spec.imag, torch.exp(logamp) * torch.sin(pha), atol=1e-6)
+
+
+@pytest.mark.parametrize("hop", [40, 30])   # 30: the window is no multiple of the hop (fold path)
+def test_frames_last_synthesis_matches_torch_istft(hop: int) -> None:
+    cfg = load_config("tiny").model.replace(hop_size=hop)
+    spec = torch.complex(torch.randn(2, 31, cfg.n_bins), torch.randn(2, 31, cfg.n_bins))
+    ref = istft_audio(spec.real.transpose(1, 2), spec.imag.transpose(1, 2), cfg)
+    assert torch.allclose(istft_frames(spec, cfg), ref, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- the prepared model
+@pytest.mark.parametrize("chunked", [False, True])
+def test_prepared_model_matches_module_path_on_odd_lengths_and_batches(chunked: bool,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    if chunked:   # 64-frame chunks everywhere, as long inputs of the full-size model get
+        monkeypatch.setattr(fused_layers, "BLOCK_CHUNK_BYTES", 1)
+        monkeypatch.setattr(fused_layers, "CHUNK_BYTES", 1)
+    model = _tiny_with_grn()
+    inputs = [torch.randn(2, 5001) * 0.1, torch.randn(3, 7961) * 0.1, torch.randn(1, 48000) * 0.1,
+              torch.randn(1, 513) * 0.1, torch.randn(1, 961) * 0.1]
+    expected = [(model.encode(x), model.decode(model.encode(x))) for x in inputs]
+    short = torch.randint(0, model.cfg.codebook_size, (2, model.cfg.n_codebooks, 3))
+    short_audio = [model.decode(short[..., :n]) for n in (1, 2, 3)]
+    model.prepare_for_inference()
+    assert model.encoder.prepared is not None and model.decoder.prepared is not None
+    for x, (codes, audio) in zip(inputs, expected):
+        assert torch.equal(model.encode(x), codes)
+        assert _close(model.decode(codes), audio)
+    for n, audio in zip((1, 2, 3), short_audio):   # 1-3 latent frames: edges everywhere
+        assert _close(model.decode(short[..., :n]), audio)
+
+
+def test_prepared_model_keeps_its_state_dict() -> None:
+    model = _tiny_with_grn().remove_weight_norm()
+    keys = list(model.state_dict())
+    assert list(model.prepare_for_inference().state_dict()) == keys
+
+
+def test_causal_model_keeps_its_modules() -> None:
+    model = APCodec.from_config(load_config("tiny_s").model).prepare_for_inference()
+    assert model.encoder.prepared is None and model.decoder.prepared is None
+
+
+def test_parallel_branches_match_sequential_and_restore_threads() -> None:
+    model = _tiny_with_grn()
+    x = torch.randn(2, 6000) * 0.1
+    codes, audio = model.encode(x), model.decode(model.encode(x))
+    model.prepare_for_inference()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for parallel in (True, False):
+            model.encoder.parallel_branches = model.decoder.parallel_branches = parallel
+            assert torch.equal(model.encode(x), codes)
+            assert torch.allclose(model.decode(codes), audio, atol=1e-5)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_bf16_autocast_forward_gives_finite_audio() -> None:
@@ -33,21 +204,3 @@ def test_istft_fp32_is_plain_torch_istft() -> None:
     ref = torch.istft(torch.complex(rea, imag), cfg.n_fft, hop_length=cfg.hop_size, win_length=cfg.win_size,
                       window=torch.hann_window(cfg.win_size), center=True)
     assert torch.equal(istft_audio(rea, imag, cfg), ref)
-
-
-def test_parallel_branches_match_sequential_and_restore_threads() -> None:
-    model = _tiny_with_grn()
-    x = torch.randn(2, 6000) * 0.1
-    codes, audio = model.encode(x), model.decode(model.encode(x))
-    model.prepare_for_inference()
-    assert model.decoder.ri_conv is not None
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        for parallel in (True, False):
-            model.encoder.parallel_branches = model.decoder.parallel_branches = parallel
-            assert torch.equal(model.encode(x), codes)
-            assert torch.allclose(model.decode(codes), audio, atol=1e-5)
-            assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
