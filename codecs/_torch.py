@@ -50,9 +50,9 @@ class TorchCodec(Codec, Generic[ModelT]):
     decoded chunks are concatenated. A forward pass holds at most ``max_batch`` segments and
     ``max_batch_seconds`` of audio (:class:`Codec` defaults 8 and 60 s, raised on CUDA by the codec
     worker), so on CPU a 10-minute file runs as 30 s chunks, two per pass. Codes of all chunks are
-    concatenated along time in one payload; ``Payload.side`` carries ``chunk_samples`` and ``chunk_frames`` (header information,
-    not counted in the bits). Frames stay whole per chunk, so measured kbps stays ``frames x
-    codebooks x bits / duration``.
+    concatenated along time in one payload; ``Payload.side`` carries ``chunk_samples`` and
+    ``chunk_frames`` (header information, not counted in the bits). Frames stay whole per chunk, so
+    measured kbps stays ``frames x codebooks x bits / duration``.
     """
 
     # One-line error for input of the wrong shape; ``str.format`` fields: name, channels, shape.
