@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from apcodec import cpu_kernels
 from apcodec.modules import GRN, ConvNeXtBlock
 
 
@@ -34,10 +35,12 @@ class FusedConvNeXtBlock(nn.Module):
     GRN, whose response is one scale per (item, channel), is folded into the second Linear per
     item: ``W2 (h * (1 + gamma * N) + beta) = (W2 * (1 + gamma * N)) h + W2 beta``; the residual
     add is that GEMM's accumulator. GEMMs go through ``addmm`` (MKL on CPU), which measured
-    faster than oneDNN's fused linear on the AMD EPYC cores used for the benchmarks.
+    faster than oneDNN's fused linear on the AMD EPYC cores used for the benchmarks. On CPU in
+    float32 the steps between the GEMMs run as two numba kernels (:mod:`apcodec.cpu_kernels`).
     """
 
     dw_weight: torch.Tensor  # buffers, declared for the type checker
+    dw_taps: torch.Tensor
     dw_bias: torch.Tensor
     w1: torch.Tensor
     b1: torch.Tensor
@@ -54,6 +57,7 @@ class FusedConvNeXtBlock(nn.Module):
             # [C, 1, k, 1] channels-last: the depthwise kernel runs along H of an NHWC [B, C, T, 1] view
             self.register_buffer("dw_weight", conv.weight.detach().unsqueeze(3).contiguous(
                 memory_format=torch.channels_last), persistent=False)
+            self.register_buffer("dw_taps", conv.weight.detach()[:, 0, :].t().contiguous(), persistent=False)  # [k, C]
             assert conv.bias is not None
             self.register_buffer("dw_bias", conv.bias.detach().clone(), persistent=False)
             w1, b1 = block.pwconv1.weight.detach(), block.pwconv1.bias.detach()
@@ -78,12 +82,18 @@ class FusedConvNeXtBlock(nn.Module):
         # the GELU and the energy sum. Measured ~25 % faster than whole-signal passes on a busy
         # machine. (``mm`` + ``add_`` rather than ``addmm``, whose broadcast copy of the bias cost more.)
         step = max(64, BLOCK_CHUNK_BYTES // (4 * batch * inner))
+        kernels = cpu_kernels.applies(x)
         for start in range(0, frames, step):
             stop = min(frames, start + step)
             window = padded_frames(x, start - self.padding, stop + self.padding)
+            chunk = hidden[:, start:stop]
+            if kernels:
+                y = cpu_kernels.depthwise_layer_norm(window, self.dw_taps, self.dw_bias, self.eps)
+                pre = torch.mm(y.reshape(-1, channels), self.w1.t()).view(chunk.shape)
+                cpu_kernels.bias_gelu_energy(pre, self.b1, chunk, energy)
+                continue
             y = depthwise_along_time(window, self.dw_weight, self.dw_bias, 0)
             y = F.layer_norm(y, (channels,), None, None, self.eps)
-            chunk = hidden[:, start:stop]
             pre = torch.mm(y.reshape(-1, channels), self.w1.t()).add_(self.b1).view(chunk.shape)
             if chunk.is_contiguous():   # one item: GELU straight into place (out= into a strided view misbehaves)
                 torch.ops.aten.gelu.out(pre, out=chunk)

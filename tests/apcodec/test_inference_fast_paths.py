@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apcodec import fused_layers
+from apcodec import cpu_kernels, fused_layers
 from apcodec.config import load_config
 from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias, toom_cook_matrices
 from apcodec.inference import DecoderFront, _FoldedBias
@@ -33,9 +33,12 @@ def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:
 
 
 # ----------------------------------------------------------------------------- fused ConvNeXt block
+@pytest.mark.parametrize("kernels", [True, False], ids=["numba", "aten"])
 @pytest.mark.parametrize("frames", [1, 4, 37, 300])
-def test_fused_block_matches_the_module_block(frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fused_block_matches_the_module_block(frames: int, kernels: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(frames)
+    if not kernels:
+        monkeypatch.setattr(cpu_kernels, "applies", lambda x: False)
     block = ConvNeXtBlock(16, 32).eval()
     with torch.no_grad():
         for p in block.parameters():
