@@ -97,10 +97,7 @@ def causal_frames(rea: torch.Tensor, imag: torch.Tensor, cfg: ModelConfig) -> to
     """Windowed time-domain frames of a causal synthesis: [B, F, N] -> [B, win, N]."""
     if rea.dtype not in (torch.float32, torch.float64):  # torch.complex rejects bf16/fp16 (autocast)
         rea, imag = rea.float(), imag.float()
-    frames = torch.fft.irfft(torch.complex(rea, imag), n=cfg.n_fft, dim=1)
-    side = (cfg.n_fft - cfg.win_size) // 2
-    window = hann_window(cfg, rea.device, rea.dtype)
-    return frames[:, side:side + cfg.win_size, :] * window[None, :, None]
+    return synthesis_segments(torch.complex(rea, imag).transpose(1, 2), cfg).transpose(1, 2)
 
 
 def overlap_add(frames: torch.Tensor, cfg: ModelConfig, tail: Optional[torch.Tensor] = None

@@ -15,7 +15,8 @@ from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_t
 from apcodec.inference import DecoderFront, _FoldedBias
 from apcodec.model import APCodec
 from apcodec.modules import ConvNeXtBlock, even_step
-from apcodec.stft import istft_audio, istft_frames, polar_spectrum, stft_logamp_phase_frames, stft_spectra
+from apcodec.stft import (causal_istft_audio, causal_stft_spectra, istft_audio, istft_frames, polar_spectrum,
+                          stft_logamp_phase_frames, stft_spectra)
 
 
 def _tiny_with_grn() -> APCodec:
@@ -124,6 +125,19 @@ def test_frames_last_analysis_matches_stft_spectra(length: int) -> None:
     logamp, pha = stft_logamp_phase_frames(audio, cfg, chunk_frames=7)   # many chunk boundaries
     assert torch.equal(logamp.transpose(1, 2), ref.logamp)   # bit-identical: near-zero bins are ill-conditioned
     assert torch.allclose(pha.transpose(1, 2), ref.pha, atol=4e-7, rtol=0)   # within 1 ulp of pi
+
+
+def test_causal_synthesis_reconstructs_the_causal_analysis() -> None:
+    """Causal analysis then synthesis gives the input back, except the last ``win - hop`` samples,
+    which wait for the next frames (a stream's flush; ``APCodec.encode`` pads for them)."""
+    cfg = load_config("tiny_s").model
+    torch.manual_seed(0)
+    audio = torch.randn(2, cfg.hop_size * 50)
+    spectra = causal_stft_spectra(audio, cfg)
+    out = causal_istft_audio(spectra.rea, spectra.imag, cfg)
+    done = audio.shape[-1] - (cfg.win_size - cfg.hop_size)
+    assert out.shape == audio.shape
+    assert torch.allclose(out[:, :done], audio[:, :done], atol=1e-5)
 
 
 def test_polar_spectrum_matches_exp_cos_sin_of_atan2_including_zeros() -> None:
