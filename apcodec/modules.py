@@ -254,7 +254,7 @@ def run_pair(first: Any, second: Any, parallel: bool = False) -> tuple[Any, Any]
         from concurrent.futures import ThreadPoolExecutor
 
         _BRANCH_POOL = ThreadPoolExecutor(1, thread_name_prefix="apcodec-branch")
-    share = threads // 2  # torch's thread count is process-wide on some builds: set the same value on both
+    share = threads // 2  # as half_threads below: torch's thread count is process-wide on some builds
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
 
     def helper() -> Any:
@@ -262,13 +262,10 @@ def run_pair(first: Any, second: Any, parallel: bool = False) -> tuple[Any, Any]
         with torch.inference_mode(inference), torch.set_grad_enabled(grad):
             return second()
 
-    torch.set_num_threads(share)
-    future = _BRANCH_POOL.submit(helper)
-    try:
+    with half_threads():
+        future = _BRANCH_POOL.submit(helper)
         out = first()
         second_out = future.result()
-    finally:
-        torch.set_num_threads(threads)
     return out, second_out
 
 
