@@ -214,12 +214,14 @@ class _Work:
 class _Coded:
     """An item a batch took: its loaded reference ``(audio, rate, stored path)``, its cache key, and
     its output or failure. With neither (the batch's worker crashed or timed out, or the item was
-    cached after all) the item is coded alone, as without batching."""
+    cached after all) the item is coded alone, as without batching. ``in_batch`` False: the cached
+    item that ended a batch, handed on only so that its reference is not read twice."""
 
     reference: tuple[np.ndarray, int, str]
     key: str
     out: Optional[Transcoded] = None
     error: Optional[str] = None
+    in_batch: bool = True
 
 
 def _route(item: _Work) -> str:
@@ -567,7 +569,8 @@ class Runner:
         try:
             with interrupt:
                 for index, item in enumerate(work):
-                    if interrupt.requested and id(item) not in coded:  # a batch's coded items are in flight
+                    handed = coded.get(id(item))
+                    if interrupt.requested and (handed is None or not handed.in_batch):  # a batch's items are in flight
                         break
                     if id(item) not in coded and not item.reference and self._batches(item.row.point):
                         coded.update(self._code_batch(work, index, workers, log))
@@ -648,11 +651,13 @@ class Runner:
         """Code ``work[start]`` and the items after it of the same codec point in one message.
 
         Takes consecutive items whose reference loads and whose decoded audio is not cached, up to
-        the worker's batch limits (at least one item). Returns what happened to each, by ``id()``;
-        ``{}`` when ``work[start]`` needs no coding here (:meth:`_codec_stage` then handles it alone).
+        the worker's batch limits (at least one item). Returns what happened to each, by ``id()``
+        (and the loaded reference of a cached item that ended the batch); ``{}`` when
+        ``work[start]`` needs no coding here (:meth:`_codec_stage` then handles it alone).
         """
         point = work[start].row.point
         taken: list[tuple[_Work, _Coded]] = []
+        ending: dict[int, _Coded] = {}
         seconds = 0.0
         limits = None
         for item in work[start:]:
@@ -662,9 +667,10 @@ class Runner:
             if isinstance(reference, Exception):
                 break  # _codec_stage reports it
             key = self._row_cache_key(item.row)
-            if is_cached(self.cache_dir, key):
-                if not taken:  # nothing to code: hand the loaded reference on
+            if is_cached(self.cache_dir, key):  # nothing to code: hand the loaded reference on
+                if not taken:
                     return {id(item): _Coded(reference, key)}
+                ending = {id(item): _Coded(reference, key, in_batch=False)}
                 break
             if limits is None:
                 try:
@@ -692,7 +698,7 @@ class Runner:
                 coded.out = payload
             elif kind == "error":
                 coded.error = payload
-        return {id(item): coded for item, coded in taken}
+        return {id(item): coded for item, coded in taken} | ending
 
     def _codec_stage(self, item: _Work, workers: dict[int, CodecWorker], log: Log,
                      coded: Optional[_Coded] = None) -> tuple[ItemResult, Optional[tuple]]:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from codecbench.batching import BATCH_ON_CPU
 from codecbench.errors import StorageError
 from codecbench.plan import build_plan, build_points
 from codecbench.results import load_results
-from codecbench.runner import RunSummary, run_suite
+from codecbench.runner import Runner, RunSummary, run_suite
 from codecbench.store import ResultStore
 from codecbench.suite import suite_from_text
 from codecbench.transcode import cache_key, load_cached
@@ -214,3 +215,27 @@ def test_interrupted_batched_run_resumes_without_duplicates(tmp_path: Path) -> N
     df = load_results(out)
     assert len(df) == 8 and not df.duplicated(["utterance"]).any() and (df.status == "ok").all()
     assert len(calls.read_text().split()) == 8  # nothing coded before the interrupt was coded again
+
+
+def test_a_cached_item_that_ends_a_batch_has_its_reference_read_once(tmp_path: Path, counter: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _data(tmp_path)
+    text = _suite(folder, tmp_path / "run", "{name: P, adapter: 'batch_adapters_for_tests:BatchedPcm16'}")
+    assert _run(text, []).ok == 4
+    with ResultStore.open_existing(tmp_path / "run") as store:
+        keys = {row["utterance"]: row["cache_key"] for row in store.rows()}
+    for utt in ("u1", "u3"):   # u0 and u2 stay cached: u2 ends the batch that codes u1
+        for path in (tmp_path / "run" / "cache").rglob(f"{keys[utt]}*"):
+            path.unlink()
+    loads: list[str] = []
+    original = Runner._load_reference
+
+    def counting(self: Runner, row: Any) -> Any:
+        loads.append(row.utterance.id)
+        return original(self, row)
+
+    monkeypatch.setattr(Runner, "_load_reference", counting)
+    again = _run(text.replace("metrics: [si_sdr]", "metrics: [si_sdr, lsd]"), [])
+    assert (again.ok, again.metrics_added) == (2, 2) and _batches(counter) == [4, 1, 1]
+    assert sorted(loads) == ["u0", "u1", "u2", "u3"]
+    assert load_results(tmp_path / "run").lsd.notna().all()
