@@ -223,7 +223,9 @@ def _code_all(codec: Any, label: str, items: list[np.ndarray], rate: int, cache:
     requests = [CodingRequest(audio, rate, None, f"{tag:04d}{i:04d}") for i, audio in enumerate(items)]
     if limits is None:
         return [transcode(codec, label, r.reference, rate, None, cache, r.key) for r in requests]
-    per_batch = max(1, min(limits.items, int(limits.seconds // (items[0].shape[1] / rate))))  # the runner's rule
+    duration, per_batch = items[0].shape[1] / rate, 1
+    while limits.admits(per_batch, per_batch * duration, duration):   # equal items, as the runner gathers them
+        per_batch += 1
     out: list[Any] = []
     for start in range(0, len(requests), per_batch):
         outcome = transcode_batch(codec, label, requests[start: start + per_batch], cache)

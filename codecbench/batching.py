@@ -49,6 +49,11 @@ class BatchLimits:
     items: int
     seconds: float
 
+    def admits(self, count: int, seconds: float, duration: float) -> bool:
+        """Whether an item of ``duration`` s joins a batch of ``count`` items and ``seconds`` s
+        (the first item always does)."""
+        return count == 0 or (count < self.items and seconds + duration <= self.seconds)
+
     def halved(self) -> "BatchLimits":
         """The limits after a batch ran out of memory."""
         return BatchLimits(max(1, self.items // 2), self.seconds / 2)

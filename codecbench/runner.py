@@ -661,7 +661,7 @@ class Runner:
         seconds = 0.0
         limits = None
         for item in work[start:]:
-            if item.row.point is not point or item.reference or (limits and len(taken) >= limits.items):
+            if item.row.point is not point or item.reference or (limits and not limits.admits(len(taken), seconds, 0.0)):
                 break
             reference = self._load_reference(item.row)
             if isinstance(reference, Exception):
@@ -680,7 +680,7 @@ class Runner:
                 if limits is None:
                     return {id(item): _Coded(reference, key)}
             duration = reference[0].shape[1] / reference[1]
-            if taken and seconds + duration > limits.seconds:
+            if not limits.admits(len(taken), seconds, duration):
                 break
             taken.append((item, _Coded(reference, key)))
             seconds += duration

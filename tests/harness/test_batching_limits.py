@@ -77,3 +77,10 @@ def test_out_of_memory_halves_the_limits() -> None:
 
     assert is_out_of_memory(MemoryError()) and is_out_of_memory(OutOfMemoryError("CUDA out of memory"))
     assert not is_out_of_memory(RuntimeError("encoder exploded"))
+
+
+def test_admits_the_first_item_always_then_up_to_both_limits() -> None:
+    limits = BatchLimits(3, 2.0)
+    assert limits.admits(0, 0.0, 5.0)                 # an item longer than the budget still goes, alone
+    assert limits.admits(1, 0.5, 1.5) and not limits.admits(1, 0.5, 1.6)
+    assert limits.admits(2, 1.0, 0.5) and not limits.admits(3, 1.5, 0.1)
