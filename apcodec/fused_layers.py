@@ -70,12 +70,17 @@ class FusedConvNeXtBlock(nn.Module):
         self.padding = int(conv.padding[0])
         self.eps = block.norm.eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, T, C] -> [B, T, C]. Overwrites ``x`` (the residual stream) with the result when it is contiguous."""
+    def forward(self, x: torch.Tensor, workspace: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """[B, T, C] -> [B, T, C]. Overwrites ``x`` (the residual stream) with the result when it is contiguous.
+
+        ``workspace``: a [B, T, inner] buffer for the hidden activations (the blocks of a branch
+        share one kept in a :class:`Workspace`: a fresh 25 MB buffer per block is ~6000 page faults).
+        """
         batch, frames, channels = x.shape
         inner = self.w1.shape[0]
         x = x.contiguous()
-        hidden = x.new_empty(batch, frames, inner)
+        shape = (batch, frames, inner)
+        hidden = workspace if workspace is not None and workspace.shape == shape else x.new_empty(shape)
         energy = x.new_zeros(batch, inner)
         # Up to GRN everything is per frame (plus the depthwise halo), so it runs in chunks of about
         # BLOCK_CHUNK_BYTES of hidden activations: the GEMM output is still in cache for the bias,
@@ -177,6 +182,33 @@ def _invert(matrix: list[list[Fraction]]) -> list[list[Fraction]]:
 #: target size of one temporary of a chunked computation: glibc serves allocations above 32 MB
 #: with fresh mmap pages, and faulting them in cost as much as a quarter of a call
 CHUNK_BYTES = 16 << 20
+
+
+class Workspace:
+    """Large buffers a prepared module reuses from call to call (CPU only, each up to ``limit`` bytes).
+
+    glibc serves every allocation at or above its (adaptive) mmap threshold with fresh pages,
+    which a call then faults in one by one: a 25 MB buffer is ~6000 page faults, and a 10 s encode
+    made 25-75 thousand of them (3.5 us each in the benchmark VM: up to 0.17 s a call). Keeping
+    the few largest buffers (the blocks' hidden activations, the encoder's spectra) avoids that.
+    The buffers must not leave the module's call: the next call overwrites them. One module per
+    thread: a branch's buffers belong to that branch.
+    """
+
+    def __init__(self, limit: int = 64 << 20) -> None:
+        self.limit = limit
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """An uninitialised buffer of ``shape`` with ``like``'s dtype and device."""
+        buffer = self._buffers.get(name)
+        if buffer is not None and buffer.shape == shape and buffer.dtype == like.dtype and buffer.device == like.device:
+            return buffer
+        self._buffers.pop(name, None)
+        buffer = like.new_empty(shape)
+        if like.device.type == "cpu" and buffer.numel() * buffer.element_size() <= self.limit:
+            self._buffers[name] = buffer
+        return buffer
 
 
 def padded_frames(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:

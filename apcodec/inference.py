@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from apcodec import cpu_kernels
-from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias
+from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, Workspace, fold_linear_into_taps, tap_bias
 from apcodec.modules import even_step, half_threads, remove_weight_norm, run_halves, run_pair
 from apcodec.stft import overlap_add_segments, polar_spectrum, stft_logamp_phase_frames, synthesis_segments
 
@@ -95,12 +95,15 @@ class _Branch(nn.Module):
         self.register_buffer("norm_bias", norm.bias.detach().clone(), persistent=False)
         self.blocks = nn.ModuleList([FusedConvNeXtBlock(cast(Any, block)) for block in blocks])
         self.eps, self.final_eps = norm.eps, final_norm.eps
+        self.workspace = Workspace()
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:   # [B, T, C] -> normalised [B, T, C] (affine folded away)
         channels = h.shape[-1]
         h = F.layer_norm(h, (channels,), self.norm_weight, self.norm_bias, self.eps)
-        for block in self.blocks:
-            h = block(h)
+        blocks = [cast(FusedConvNeXtBlock, block) for block in self.blocks]
+        hidden = self.workspace.get("hidden", (*h.shape[:2], blocks[0].w1.shape[0]), h) if blocks else None
+        for block in blocks:
+            h = block(h, hidden)
         return F.layer_norm(h, (channels,), None, None, self.final_eps)
 
 

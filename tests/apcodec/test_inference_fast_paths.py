@@ -11,7 +11,8 @@ from torch import nn
 
 from apcodec import cpu_kernels, fused_layers
 from apcodec.config import load_config
-from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, fold_linear_into_taps, tap_bias, toom_cook_matrices
+from apcodec.fused_layers import (FusedConvNeXtBlock, TapConv, Workspace, fold_linear_into_taps, tap_bias,
+                                  toom_cook_matrices)
 from apcodec.inference import DecoderFront, _FoldedBias
 from apcodec.model import APCodec
 from apcodec.modules import ConvNeXtBlock, even_step
@@ -172,11 +173,28 @@ def test_prepared_model_matches_module_path_on_odd_lengths_and_batches(chunked: 
     short_audio = [model.decode(short[..., :n]) for n in (1, 2, 3)]
     model.prepare_for_inference()
     assert model.encoder.prepared is not None and model.decoder.prepared is not None
-    for x, (codes, audio) in zip(inputs, expected):
-        assert torch.equal(model.encode(x), codes)
-        assert _close(model.decode(codes), audio)
+    for _ in range(2):   # the second round reuses the workspace buffers the first one left
+        for x, (codes, audio) in zip(inputs, expected):
+            assert torch.equal(model.encode(x), codes)
+            assert _close(model.decode(codes), audio)
+    same_shape = torch.randn(2, 5001) * 0.1   # a kept buffer of this shape now holds other data
+    assert torch.equal(model.encode(same_shape), model.encode(same_shape.clone()))
+    assert torch.equal(model.encode(inputs[0]), expected[0][0])
     for n, audio in zip((1, 2, 3), short_audio):   # 1-3 latent frames: edges everywhere
         assert _close(model.decode(short[..., :n]), audio)
+
+
+def test_workspace_keeps_one_buffer_per_name_and_shape_up_to_its_limit() -> None:
+    workspace = Workspace(limit=4096)
+    like = torch.zeros(1)
+    first = workspace.get("a", (8, 16), like)
+    assert workspace.get("a", (8, 16), like) is first
+    assert workspace.get("b", (8, 16), like) is not first            # names are separate buffers
+    other = workspace.get("a", (4, 16), like)
+    assert other is not first and workspace.get("a", (4, 16), like) is other   # a new shape replaces it
+    assert workspace.get("a", (8, 16), like.double()) is not first    # and so does another dtype
+    big = workspace.get("c", (64, 64), like)                          # 16 KB > limit: not kept
+    assert workspace.get("c", (64, 64), like) is not big
 
 
 def test_prepared_model_keeps_its_state_dict() -> None:
