@@ -97,7 +97,7 @@ class FusedConvNeXtBlock(nn.Module):
                 pre = torch.mm(y.reshape(-1, channels), self.w1.t()).view(chunk.shape)
                 cpu_kernels.bias_gelu_energy(pre, self.b1, chunk, energy)
                 continue
-            y = depthwise_along_time(window, self.dw_weight, self.dw_bias, 0)
+            y = depthwise_along_time(window, self.dw_weight, self.dw_bias)
             y = F.layer_norm(y, (channels,), None, None, self.eps)
             pre = torch.mm(y.reshape(-1, channels), self.w1.t()).add_(self.b1).view(chunk.shape)
             if chunk.is_contiguous():   # one item: GELU straight into place (out= into a strided view misbehaves)
@@ -112,15 +112,14 @@ class FusedConvNeXtBlock(nn.Module):
         return x.add_(self.b2)
 
 
-def depthwise_along_time(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
-                         padding: int) -> torch.Tensor:
-    """Depthwise conv of [B, T, C] with ``weight`` [C, 1, k, 1] (channels-last): [B, T, C] out.
+def depthwise_along_time(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """Depthwise "valid" conv of [B, T + k - 1, C] with ``weight`` [C, 1, k, 1] (channels-last): [B, T, C] out.
 
     [B, T, C] memory is an NHWC [B, C, T, 1] tensor, so oneDNN's NHWC depthwise kernel runs
     without a layout copy either way.
     """
     x4 = x.unsqueeze(2).permute(0, 3, 1, 2)
-    y = F.conv2d(x4, weight, bias, padding=(padding, 0), groups=x.shape[-1])
+    y = F.conv2d(x4, weight, bias, groups=x.shape[-1])
     return y.permute(0, 2, 3, 1).squeeze(2)
 
 

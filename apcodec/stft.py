@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from apcodec.config import ModelConfig
+from apcodec.modules import even_step, run_halves
 
 
 class Spectra(NamedTuple):
@@ -152,8 +153,6 @@ def stft_logamp_phase_frames(audio: torch.Tensor, cfg: ModelConfig, chunk_frames
     (near-zero bins make the encoder input ill-conditioned, so this matters for identical codes);
     the phase is within 1 ulp (vectorised ``atan2``).
     """
-    from apcodec.modules import even_step, run_halves
-
     batch, length = audio.shape
     hop, n_fft = cfg.hop_size, cfg.n_fft
     frames = length // hop + 1
@@ -240,8 +239,3 @@ def overlap_add_segments(segments: torch.Tensor, cfg: ModelConfig) -> torch.Tens
     start = cfg.n_fft // 2 - (cfg.n_fft - win) // 2   # torch.istft drops n_fft // 2 samples of its overlap-add
     stop = start + (frames - 1) * hop
     return ola[:, start:stop] / env[start:stop]
-
-
-def istft_frames(spec: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
-    """Centred synthesis as :func:`istft_audio` from frames-last spectra: complex [B, N, F] -> [B, (N - 1) * hop]."""
-    return overlap_add_segments(synthesis_segments(spec, cfg), cfg)

@@ -60,7 +60,7 @@ def test_depthwise_layer_norm_matches_conv_then_layer_norm(frames: int, channels
     window = torch.randn(2, frames + taps - 1, channels) * 2.0 + 0.5
     weight = torch.randn(channels, 1, taps, 1).contiguous(memory_format=torch.channels_last)
     bias = torch.randn(channels)
-    ref = F.layer_norm(depthwise_along_time(window, weight, bias, 0), (channels,), None, None, 1e-6)
+    ref = F.layer_norm(depthwise_along_time(window, weight, bias), (channels,), None, None, 1e-6)
     ours = cpu_kernels.depthwise_layer_norm(window, weight[:, 0, :, 0].t().contiguous(), bias, 1e-6)
     assert ours.shape == ref.shape
     assert float((ours - ref).abs().max()) < 2e-6

@@ -16,8 +16,8 @@ from apcodec.fused_layers import (FusedConvNeXtBlock, TapConv, Workspace, fold_l
 from apcodec.inference import DecoderFront, _FoldedBias
 from apcodec.model import APCodec
 from apcodec.modules import ConvNeXtBlock, even_step
-from apcodec.stft import (causal_istft_audio, causal_stft_spectra, istft_audio, istft_frames, polar_spectrum,
-                          stft_logamp_phase_frames, stft_spectra)
+from apcodec.stft import (causal_istft_audio, causal_stft_spectra, istft_audio, overlap_add_segments, polar_spectrum,
+                          stft_logamp_phase_frames, stft_spectra, synthesis_segments)
 
 
 def _tiny_with_grn() -> APCodec:
@@ -155,7 +155,7 @@ def test_frames_last_synthesis_matches_torch_istft(hop: int) -> None:
     cfg = load_config("tiny").model.replace(hop_size=hop)
     spec = torch.complex(torch.randn(2, 31, cfg.n_bins), torch.randn(2, 31, cfg.n_bins))
     ref = istft_audio(spec.real.transpose(1, 2), spec.imag.transpose(1, 2), cfg)
-    assert torch.allclose(istft_frames(spec, cfg), ref, atol=1e-6)
+    assert torch.allclose(overlap_add_segments(synthesis_segments(spec, cfg), cfg), ref, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- the prepared model
