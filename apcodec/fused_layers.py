@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apcodec import cpu_kernels
+from apcodec import cpu_kernels, gemm
 from apcodec.modules import GRN, ConvNeXtBlock
 
 
@@ -34,9 +34,9 @@ class FusedConvNeXtBlock(nn.Module):
     ``LN -> Linear`` is one GEMM on the normalised input (the LayerNorm affine folded into it);
     GRN, whose response is one scale per (item, channel), is folded into the second Linear per
     item: ``W2 (h * (1 + gamma * N) + beta) = (W2 * (1 + gamma * N)) h + W2 beta``; the residual
-    add is that GEMM's accumulator. GEMMs go through ``addmm`` (MKL on CPU), which measured
-    faster than oneDNN's fused linear on the AMD EPYC cores used for the benchmarks. On CPU in
-    float32 the steps between the GEMMs run as two numba kernels (:mod:`apcodec.cpu_kernels`).
+    add is that GEMM's accumulator. GEMMs go through :mod:`apcodec.gemm` (MKL or oneDNN, whichever
+    is faster on the machine). On CPU in float32 the steps between the GEMMs run as two numba
+    kernels (:mod:`apcodec.cpu_kernels`).
     """
 
     dw_weight: torch.Tensor  # buffers, declared for the type checker
@@ -94,12 +94,12 @@ class FusedConvNeXtBlock(nn.Module):
             chunk = hidden[:, start:stop]
             if kernels:
                 y = cpu_kernels.depthwise_layer_norm(window, self.dw_taps, self.dw_bias, self.eps)
-                pre = torch.mm(y.reshape(-1, channels), self.w1.t()).view(chunk.shape)
+                pre = gemm.linear(y.reshape(-1, channels), self.w1).view(chunk.shape)
                 cpu_kernels.bias_gelu_energy(pre, self.b1, chunk, energy)
                 continue
             y = depthwise_along_time(window, self.dw_weight, self.dw_bias)
             y = F.layer_norm(y, (channels,), None, None, self.eps)
-            pre = torch.mm(y.reshape(-1, channels), self.w1.t()).add_(self.b1).view(chunk.shape)
+            pre = gemm.linear(y.reshape(-1, channels), self.w1).add_(self.b1).view(chunk.shape)
             if chunk.is_contiguous():   # one item: GELU straight into place (out= into a strided view misbehaves)
                 torch.ops.aten.gelu.out(pre, out=chunk)
             else:
@@ -108,7 +108,7 @@ class FusedConvNeXtBlock(nn.Module):
         gx = energy.sqrt_()                                          # [B, I]
         scale = 1.0 + self.gamma * (gx / (gx.mean(dim=-1, keepdim=True) + 1e-6))
         for i in range(batch):  # x += h @ (W2 * scale)^T: the residual is the GEMM's accumulator, no copy
-            x[i].addmm_(hidden[i], (self.w2 * scale[i]).t())
+            gemm.linear_accumulate_(x[i], hidden[i], self.w2 * scale[i])
         return x.add_(self.b2)
 
 
@@ -250,8 +250,8 @@ class TapConv(nn.Module):
                 # correlation taps g_k act on frame t + k - padding: U_p = sum_k G[p, k] W_k^T
                 u = torch.einsum("pk,ock->pco", g, weight.detach().double())
                 # MKL's GEMMs measured ~25 % faster with the output width a multiple of 16 (513 -> 528)
-                u = F.pad(u, (0, -out_channels % 16))
-                self.register_buffer("weight", u.to(weight.dtype).contiguous(), persistent=False)   # [n, C_in, C_out']
+                u = F.pad(u, (0, -out_channels % 16)).transpose(1, 2)
+                self.register_buffer("weight", u.to(weight.dtype).contiguous(), persistent=False)   # [n, C_out', C_in]
                 self.register_buffer("a_t", a_t.to(weight.dtype), persistent=False)
                 self.register_buffer("b_t", b_t.to(weight.dtype), persistent=False)
             else:
@@ -262,7 +262,7 @@ class TapConv(nn.Module):
 
     def chunk_frames(self, batch: int, in_channels: int) -> int:
         """Output frames per chunk so that one temporary stays near :data:`CHUNK_BYTES` (even, >= 64)."""
-        width = max(in_channels, self.weight.shape[-1] if self.winograd else self.out_channels)
+        width = max(in_channels, self.weight.shape[1] if self.winograd else self.out_channels)
         points = self.b_t.shape[0] if self.winograd else self.taps
         per_frame = batch * width * points * 4 // self.tile + 1
         return max(64, CHUNK_BYTES // per_frame // 4 * 4)
@@ -281,7 +281,7 @@ class TapConv(nn.Module):
         stride = window.stride()
         tiled = window.as_strided((points, batch, tiles, in_channels), (stride[1], stride[0], m * stride[1], 1))
         v = torch.mm(self.b_t, tiled.reshape(points, -1)).view(points, batch * tiles, in_channels)
-        products = torch.bmm(v, self.weight)                                            # [n, B * tiles, C_out']
+        products = gemm.linear_batched(v, self.weight)                                  # [n, B * tiles, C_out']
         y = torch.mm(self.a_t, products.view(points, -1)).view(m, batch, tiles, -1)
         return y.permute(1, 2, 0, 3).reshape(batch, m * tiles, -1)[:, :stop - start, :self.out_channels]
 

@@ -31,6 +31,10 @@ faster than the official forward (figures in docs/benchmarks.md, "APCodec infere
   :class:`PreparedDecoder` for why not F(4, 7) there);
 * ``exp(A) (cos(atan2(I, R)) + j sin(...)) = (R + jI) exp(A) / |R + jI|`` needs no angle; the
   inverse FFT runs over contiguous frames and the overlap-add is a few slice additions;
+* every GEMM goes through :mod:`apcodec.gemm`, which times MKL (torch's own float32 ``mm``, AVX2
+  code on AMD CPUs) against oneDNN (AVX-512 where the CPU has it) once per process and keeps the
+  faster: on the Zen 5 benchmark machine ~2x the GEMM throughput, summed in blocks so that the
+  rounding stays at MKL's level;
 * temporaries stay below ~16 MB (the heads, spectrum and inverse FFT go chunk by chunk): glibc
   maps larger blocks freshly on every call, and their page faults cost 0.2-0.4 s per 10 s call;
 * with >= 2 threads, the amplitude and phase branches run concurrently, and so do the two
@@ -38,11 +42,10 @@ faster than the official forward (figures in docs/benchmarks.md, "APCodec infere
   serial steps (RVQ, code lookup, overlap-add) run on one thread: short OpenMP regions gain
   nothing from a second thread and stall whenever another process holds a core.
 
-Tried and dropped (numbers in docs/benchmarks.md): oneDNN's fused linear (slower than MKL here),
-``torch.compile`` of the block's per-frame part (slower than eager, 11 s to compile), MKL's
-packed-weight GEMM (no faster), Winograd F(4, 7) for the encoder embed (2x the latent's rounding
-noise: less margin for identical codes) and for the R/I head (3x the audio's distance to a float64
-decode).
+Tried and dropped (numbers in docs/benchmarks.md): ``torch.compile`` of the block's per-frame
+part (slower than eager, 11 s to compile), MKL's packed-weight GEMM (no faster), Winograd F(4, 7)
+for the encoder embed (2x the latent's rounding noise: less margin for identical codes) and for
+the R/I head (3x the audio's distance to a float64 decode).
 
 Causal (APCodec-S) models keep their streaming-aware modules: only weight norm is folded there.
 """
@@ -55,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from apcodec import cpu_kernels
+from apcodec import cpu_kernels, gemm
 from apcodec.fused_layers import FusedConvNeXtBlock, TapConv, Workspace, fold_linear_into_taps, tap_bias
 from apcodec.modules import even_step, half_threads, remove_weight_norm, run_halves, run_pair
 from apcodec.stft import overlap_add_segments, polar_spectrum, stft_logamp_phase_frames, synthesis_segments
@@ -130,7 +133,7 @@ class PreparedEncoder(nn.Module):
                                          getattr(encoder, f"final_layer_norm_{kind}")))
             folded, tap_biases = fold_linear_into_taps(down.weight, getattr(encoder, f"out_{kind}"),
                                                        getattr(encoder, f"final_layer_norm_{kind}"))
-            weights.append(folded.permute(2, 1, 0).reshape(-1, folded.shape[0]))   # [(k, C_in), C_out]
+            weights.append(folded.permute(0, 2, 1).reshape(folded.shape[0], -1))   # [C_out, (k, C_in)]
             taps.append(tap_biases)
             biases.append(cast(torch.Tensor, down.bias).detach())
         self.register_buffer("embed_bias", torch.stack(embed_bias), persistent=False)
@@ -151,7 +154,7 @@ class PreparedEncoder(nn.Module):
         stride = padded.stride()
         windows = padded.as_strided((batch, out_frames, self.kernel * channels),
                                     (stride[0], self.stride * stride[1], 1))
-        y = torch.mm(windows.reshape(batch * out_frames, -1), self.down_weight[index]).view(batch, out_frames, -1)
+        y = gemm.linear(windows.reshape(batch * out_frames, -1), self.down_weight[index]).view(batch, out_frames, -1)
         return _FoldedBias(self.down_taps[index], self.down_bias[index], frames, self.stride, self.pad).add_(y)
 
     def forward(self, audio: torch.Tensor, parallel: bool = True) -> torch.Tensor:   # [B, T] -> [B, D, N']
@@ -190,7 +193,7 @@ class DecoderFront(nn.Module):
         self.edge_latent = max(-low, high, -(-pad_embed // ratio))     # latent frames whose outputs need the chain
         self.window_latent = self.edge_latent + self.before + self.after + 2
         weight, bias = self._probe()
-        self.register_buffer("weight", weight, persistent=False)        # [(before + 1 + after) * D, ratio * C]
+        self.register_buffer("weight", weight, persistent=False)        # [ratio * C, (before + 1 + after) * D]
         self.register_buffer("bias", bias, persistent=False)            # [ratio * C]
 
     def _chain_out(self, z: torch.Tensor) -> torch.Tensor:   # [B, D, L] -> [B, ratio * L, C]
@@ -221,7 +224,8 @@ class DecoderFront(nn.Module):
         if float(outside.abs().max()) > 1e-9 * scale:
             raise AssertionError("DecoderFront: the chain reaches further than its computed window")
         bias = offset.reshape(length, ratio * self.channels)[centre]
-        return weight.transpose(0, 1).reshape(span * dim, -1).float().contiguous(), bias.float()
+        dtype = next(iter(self._chain[0].parameters())).dtype   # the model's own (float64 models stay float64)
+        return weight.transpose(0, 1).reshape(span * dim, -1).t().to(dtype).contiguous(), bias.to(dtype)
 
     @staticmethod
     def device_of(module: nn.Module) -> torch.device:
@@ -234,7 +238,7 @@ class DecoderFront(nn.Module):
         span = self.before + 1 + self.after
         padded = F.pad(z, (self.before, self.after)).transpose(1, 2).contiguous()   # [B, L + span - 1, D]
         windows = padded.as_strided((batch, frames, span * dim), (padded.stride(0), dim, 1))
-        y = torch.addmm(self.bias, windows.reshape(batch * frames, -1), self.weight)
+        y = gemm.linear(windows.reshape(batch * frames, -1), self.weight, self.bias)
         y = y.view(batch, frames * self.ratio, self.channels)
         edge = self.edge_latent * self.ratio
         # both ends in one call of the chain (its small transposed convolution is call-bound)
@@ -341,4 +345,5 @@ def prepare_for_inference(model: "APCodec", parallel_encoder: bool = True, paral
         model.decoder.prepared = PreparedDecoder(model.decoder, winograd)
     if cpu_kernels.applies(next(model.parameters())):
         cpu_kernels.compile_kernels()   # now rather than inside the first timed call (~1 s once, then cached)
+        gemm.backend()                  # likewise the GEMM library's measurement (~0.1 s)
     return model

@@ -52,6 +52,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from apcodec import gemm
 from apcodec.config import load_config
 from apcodec.model import APCodec
 
@@ -239,10 +240,12 @@ def run(config: str = "48k_6kbps", seconds: float = 10.0, repeats: int = 5, thre
         with torch.no_grad():
             ref_codes = official_encode(baseline, audio)
 
-    def ours(fn: Callable[[], torch.Tensor], parallel_enc: bool, parallel_dec: bool) -> Callable[[], torch.Tensor]:
+    def ours(fn: Callable[[], torch.Tensor], parallel_enc: bool, parallel_dec: bool,
+             library: Optional[str] = None) -> Callable[[], torch.Tensor]:
         def call() -> torch.Tensor:
             fast_model.encoder.parallel_branches, fast_model.decoder.parallel_branches = parallel_enc, parallel_dec
-            return fn()
+            with gemm.use_backend(library or gemm.backend()):
+                return fn()
         return call
 
     def reimpl_enc() -> torch.Tensor:
@@ -267,6 +270,10 @@ def run(config: str = "48k_6kbps", seconds: float = 10.0, repeats: int = 5, thre
     if variants and torch.get_num_threads() > 1:  # the other concurrency choice of each, to show its effect
         cases += [("ours_other_enc", ours(lambda: fast_model.encode(audio), not default_enc, default_dec)),
                   ("ours_other_dec", ours(lambda: fast_model.decode(ref_codes), default_enc, not default_dec))]
+    if variants:   # the GEMM library apcodec.gemm did not choose, to show what the choice gives
+        for library in (name for name in gemm.available() if name != gemm.backend()):
+            cases += [(f"ours_{library}_enc", ours(lambda: fast_model.encode(audio), default_enc, default_dec, library)),
+                      (f"ours_{library}_dec", ours(lambda: fast_model.decode(ref_codes), default_enc, default_dec, library))]
 
     load_before, started = os.getloadavg(), datetime.datetime.now().isoformat(timespec="seconds")
     times: dict[str, list[float]] = {key: [] for key, _ in cases}
@@ -285,6 +292,8 @@ def run(config: str = "48k_6kbps", seconds: float = 10.0, repeats: int = 5, thre
         "date": started, "torch": torch.__version__,
         "load_average_before": list(load_before), "load_average_after": list(load_after),
         "encoder_parallel_branches": default_enc, "decoder_parallel_branches": default_dec,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "gemm_backend": gemm.backend(),
+        "gemm_seconds": gemm.measure(),
     }
     for key, value in rtf.items():
         res[key.replace("_enc", "_encode_rtf").replace("_dec", "_decode_rtf")] = value
@@ -326,9 +335,12 @@ def outputs_match(res: dict[str, Any]) -> bool:
 
 def _summary(res: dict[str, Any]) -> str:
     lines = [f"{res['config']}, {res['seconds']} s, {res['threads']} thread(s), {res['clock']} clock, "
-             f"median of {res['repeats']}; load {res['load_average_before'][0]:.2f} -> {res['load_average_after'][0]:.2f}"]
+             f"median of {res['repeats']}; load {res['load_average_before'][0]:.2f} -> {res['load_average_after'][0]:.2f}",
+             f"CPU {res['cpu_capability']}, GEMMs through {res['gemm_backend']} ("
+             + ", ".join(f"{name} {1e3 * s:.1f} ms" for name, s in res["gemm_seconds"].items()) + " per block-shaped product)"]
     for part in ("encode", "decode"):
-        cols = [f"{name} {res[f'{name}_{part}_rtf']:.3f}" for name in ("official", "reimpl", "ours")
+        cols = [f"{name} {res[f'{name}_{part}_rtf']:.3f}" for name in ("official", "reimpl", "ours", "ours_mkl",
+                                                                      "ours_onednn", "ours_other")
                 if f"{name}_{part}_rtf" in res]
         ratios = [f"x{res[k]:.2f} vs {k.rsplit('_', 1)[1]}" for k in (f"{part}_speedup_vs_official",
                                                                       f"{part}_speedup_vs_reimpl") if k in res]

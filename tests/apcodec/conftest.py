@@ -18,6 +18,17 @@ from apcodec.task import DiscriminatorConfig
 from codecbench.training import TrainConfig
 
 
+@pytest.fixture(params=["mkl", "onednn"])
+def gemm_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test once per GEMM library of :mod:`apcodec.gemm`, whichever this machine would pick."""
+    from apcodec import gemm
+
+    if request.param not in gemm.available():
+        pytest.skip(f"this torch build has no {request.param}")
+    with gemm.use_backend(request.param):
+        yield request.param
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """Single-threaded torch: fast and reproducible on a busy 2-core machine."""

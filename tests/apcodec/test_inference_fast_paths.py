@@ -37,7 +37,8 @@ def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:
 # ----------------------------------------------------------------------------- fused ConvNeXt block
 @pytest.mark.parametrize("kernels", [True, False], ids=["numba", "aten"])
 @pytest.mark.parametrize("frames", [1, 4, 37, 300])
-def test_fused_block_matches_the_module_block(frames: int, kernels: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fused_block_matches_the_module_block(frames: int, kernels: bool, monkeypatch: pytest.MonkeyPatch,
+                                             gemm_backend: str) -> None:
     torch.manual_seed(frames)
     if not kernels:
         monkeypatch.setattr(cpu_kernels, "applies", lambda x: False)
@@ -72,7 +73,8 @@ def test_toom_cook_matrices_give_the_correlation(tile: int, taps: int) -> None:
 
 @pytest.mark.parametrize(("winograd", "tile"), [(True, 2), (True, 4), (False, 2)])
 @pytest.mark.parametrize("frames", [1, 2, 3, 5, 8, 101])
-def test_tap_conv_matches_conv1d(winograd: bool, tile: int, frames: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tap_conv_matches_conv1d(winograd: bool, tile: int, frames: int, monkeypatch: pytest.MonkeyPatch,
+                                 gemm_backend: str) -> None:
     torch.manual_seed(frames)
     weight, x = torch.randn(13, 6, 7), torch.randn(2, frames, 6)
     ref = F.conv1d(x.transpose(1, 2), weight, padding=3).transpose(1, 2)
@@ -104,7 +106,7 @@ def test_linear_folded_into_taps_is_exact_at_the_edges(stride: int, frames: int)
 
 # ----------------------------------------------------------------------------- decoder front
 @pytest.mark.parametrize("latent_frames", [1, 2, 3, 22, 23, 40])
-def test_decoder_front_matches_the_module_chain(latent_frames: int) -> None:
+def test_decoder_front_matches_the_module_chain(latent_frames: int, gemm_backend: str) -> None:
     dec = _tiny_with_grn().prepare_for_inference().decoder
     for up, embed in ((dec.AMP_Decoder_upsample_input_conv, dec.embed_logamp),
                       (dec.PHA_Decoder_upsample_input_conv, dec.embed_pha)):
@@ -160,8 +162,8 @@ def test_frames_last_synthesis_matches_torch_istft(hop: int) -> None:
 
 # ----------------------------------------------------------------------------- the prepared model
 @pytest.mark.parametrize("chunked", [False, True])
-def test_prepared_model_matches_module_path_on_odd_lengths_and_batches(chunked: bool,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepared_model_matches_module_path_on_odd_lengths_and_batches(chunked: bool, monkeypatch: pytest.MonkeyPatch,
+                                                                       gemm_backend: str) -> None:
     if chunked:   # 64-frame chunks everywhere, as long inputs of the full-size model get
         monkeypatch.setattr(fused_layers, "BLOCK_CHUNK_BYTES", 1)
         monkeypatch.setattr(fused_layers, "CHUNK_BYTES", 1)
@@ -182,6 +184,18 @@ def test_prepared_model_matches_module_path_on_odd_lengths_and_batches(chunked: 
     assert torch.equal(model.encode(inputs[0]), expected[0][0])
     for n, audio in zip((1, 2, 3), short_audio):   # 1-3 latent frames: edges everywhere
         assert _close(model.decode(short[..., :n]), audio)
+
+
+def test_prepared_float64_model_stays_float64() -> None:
+    """A float64 model (the exact reference of the accuracy figures) prepares and matches its module path."""
+    model = _tiny_with_grn().double()
+    x = torch.randn(2, 48000, dtype=torch.float64) * 0.1   # long enough for the decoder front's GEMM
+    codes = model.encode(x)
+    audio = model.decode(codes)
+    model.prepare_for_inference()
+    assert torch.equal(model.encode(x), codes)
+    decoded = model.decode(codes)
+    assert decoded.dtype == torch.float64 and _close(decoded, audio, rel=1e-10)
 
 
 def test_workspace_keeps_one_buffer_per_name_and_shape_up_to_its_limit() -> None:
