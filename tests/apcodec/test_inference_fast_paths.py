@@ -222,7 +222,7 @@ def test_causal_model_keeps_its_modules() -> None:
     assert model.encoder.prepared is None and model.decoder.prepared is None
 
 
-def test_parallel_branches_match_sequential_and_restore_threads() -> None:
+def test_parallel_branches_match_sequential_and_restore_threads(gemm_backend: str) -> None:
     model = _tiny_with_grn()
     x = torch.randn(2, 6000) * 0.1
     codes, audio = model.encode(x), model.decode(model.encode(x))
