@@ -43,6 +43,32 @@ def git_commit(path: Optional[Path] = None) -> Optional[str]:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
+#: vector extensions worth recording: they decide which kernels the numeric libraries run
+VECTOR_EXTENSIONS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "asimd", "sve")
+
+
+def cpu_description(cpuinfo: Optional[str] = None) -> dict[str, Any]:
+    """CPU model, logical cores and vector extensions (from ``/proc/cpuinfo`` where there is one).
+
+    The RTF columns depend on them, and so do the last bits of some outputs: MKL and oneDNN pick
+    their kernels by CPU, and APCodec's prepared graph picks the faster of the two (``apcodec.gemm``).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())   # the first processor's entry
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    return {"model": fields.get("model name") or platform.processor() or None,
+            "logical_cores": os.cpu_count(),
+            "vector_extensions": [name for name in VECTOR_EXTENSIONS if name in flags]}
+
+
 def build_manifest(suite: Suite, *, device: str, jobs: int, alignment: dict[str, Any],
                    metrics: dict[str, dict[str, Any]], shard: Optional[str] = None) -> dict[str, Any]:
     return {
@@ -57,6 +83,7 @@ def build_manifest(suite: Suite, *, device: str, jobs: int, alignment: dict[str,
         "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu_description(),
         "device": device,
         "jobs": jobs,
         "shard": shard,
