@@ -73,6 +73,8 @@ def _child_main(conn: Any, spec: WorkerSpec, parent_pid: int) -> None:
     """Build the adapter, then serve ``("transcode", ...)`` / ``("transcode batch", ...)`` requests
     until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    if hasattr(signal, "SIGUSR2"):  # and Slurm's preemption signal (launcher.Preemption)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     if spec.memory_limit_mb:
         import resource

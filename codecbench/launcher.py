@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,47 @@ LAUNCHERS = ("local", "slurm")
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+class Preemption:
+    """Slurm's preemption / time-limit signal (SIGUSR2) as a graceful stop, then submitit's requeue.
+
+    submitit's own handler checkpoints, requeues and calls ``sys.exit`` at once, wherever the task
+    happens to be: the exit can land inside a C extension's import and come out as an
+    ``ImportError`` that a metric stores as its failure (seen in CI: STOI stored as NaN, "ImportError:
+    initialization failed", and never redone). Here the signal only asks the runner to stop the way
+    a first Ctrl-C does (finish the rows in flight, store them, raise ``RunInterrupted``: a SIGTERM
+    to this process); :meth:`requeue` then runs submitit's handler from a safe place. The workers
+    ignore the signal (Slurm sends it to every process of the step).
+    """
+
+    SIGNAL = getattr(signal, "SIGUSR2", None)   # submitit's default; absent on Windows (no Slurm there)
+
+    def __init__(self) -> None:
+        self.signalled = False
+        self._submitit_handler: Any = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signalled = True
+        os.kill(os.getpid(), signal.SIGTERM)   # the runner's graceful stop
+
+    def __enter__(self) -> "Preemption":
+        if self.SIGNAL is not None and threading.current_thread() is threading.main_thread():
+            self._submitit_handler = signal.signal(self.SIGNAL, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed and self.SIGNAL is not None:
+            signal.signal(self.SIGNAL, self._submitit_handler)
+            self._installed = False
+
+    def requeue(self) -> None:
+        """Hand the signal to submitit (checkpoint, requeue, exit) after the runner has stopped."""
+        handler = self._submitit_handler
+        if callable(handler) and self.SIGNAL is not None:
+            handler(self.SIGNAL, None)
 
 
 @dataclass(frozen=True)
@@ -57,7 +100,7 @@ class ShardTask:
         from submitit import JobEnvironment
 
         from codecbench.lock import RunLock
-        from codecbench.runner import run_suite
+        from codecbench.runner import RunInterrupted, run_suite
         from codecbench.store import copy_database
 
         started = time.time()
@@ -70,19 +113,33 @@ class ShardTask:
             return run_suite(suite, out=Path(self.run_dir), jobs=self.jobs, device=self.device, shard=shard,
                              progress=False, wait=True, retry_crashed=self.retry_crashed, db_dir=db_dir)
 
-        if self.node_local_dir is None:
-            summary = run(None)
-        else:  # SQLite must not have writers over NFS: work on node-local disk, copy back at the end
+        def run_here() -> Any:
+            if self.node_local_dir is None:
+                return run(None)
+            # SQLite must not have writers over NFS: work on node-local disk, copy back at the end
             local = Path(os.path.expandvars(self.node_local_dir)).expanduser() / f"codecbench-{job_id}"
             local.mkdir(parents=True, exist_ok=True)
             try:
                 with RunLock(target, wait=True):
                     if target.is_file():
                         copy_database(target, local / target.name)
-                    summary = run(local)
+                    try:
+                        summary = run(local)
+                    except RunInterrupted:   # the rows stored so far are complete: keep them
+                        copy_database(local / target.name, target)
+                        raise
                     copy_database(local / target.name, target)
+                    return summary
             finally:
                 shutil.rmtree(local, ignore_errors=True)
+
+        with Preemption() as preemption:
+            try:
+                summary = run_here()
+            except RunInterrupted:
+                if preemption.signalled:
+                    preemption.requeue()   # checkpoint, requeue and exit (submitit)
+                raise
         entry = {"job_id": job_id, "host": socket.gethostname(), "started": started, "finished": time.time(),
                  "ok": summary.ok, "failed": summary.failed, "skipped": summary.skipped}
         record_task(target, entry)

@@ -153,8 +153,11 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _init_worker(specs: list[tuple[str, dict[str, Any]]], parent: int) -> None:
-    # The main process handles Ctrl-C; workers just stop when the pool is shut down.
+    # The main process handles Ctrl-C and Slurm's preemption signal (launcher.Preemption); workers
+    # just stop when the pool is shut down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGUSR2"):
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _exit_with_parent(parent)
     from codecbench.scoring import init_worker

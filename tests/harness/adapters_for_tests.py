@@ -313,3 +313,22 @@ class CodesById(_Base):
 
     def decode(self, payload: Payload) -> np.ndarray:
         return np.asarray(payload.side["audio"], dtype=np.float32)
+
+
+class SignalsPreemption(_Base):
+    """Sends Slurm's preemption signal (SIGUSR2) to its own codec worker before coding each item."""
+
+    def encode(self, audio: np.ndarray, item: Optional[Any] = None) -> Payload:
+        os.kill(os.getpid(), signal.SIGUSR2)
+        return super().encode(audio, item)
+
+
+class SignalsPreemptionMetric(Metric):
+    """Sends SIGUSR2 to its own process (the metric worker) on every pair, then scores it."""
+
+    name = "signals_preemption"
+    info = MetricInfo(sample_rate=None, higher_is_better=True, description="test metric that gets SIGUSR2")
+
+    def compute(self, reference: np.ndarray, degraded: np.ndarray, sample_rate: int) -> float:
+        os.kill(os.getpid(), signal.SIGUSR2)
+        return float(np.max(np.abs(degraded)))

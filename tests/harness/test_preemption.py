@@ -1,0 +1,86 @@
+"""Slurm's preemption signal (SIGUSR2): the rows in flight finish and are stored whole, then submitit requeues.
+
+Before: submitit's handler exited at once wherever the task was; in CI the exit landed inside a C
+extension's import during STOI, which stored NaN ("ImportError: initialization failed") for good.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from codecbench.launcher import Preemption
+from codecbench.results import load_results
+from codecbench.runner import RunInterrupted, run_suite
+from codecbench.suite import suite_from_text
+from sample_run import stored_row_count
+
+HERE = Path(__file__).resolve().parent
+N_UTTERANCES = 6
+
+
+def _suite(tmp_path: Path, codec: str, metrics: str = "si_sdr, lsd") -> str:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    t = np.arange(8000) / 16000
+    for i in range(N_UTTERANCES):
+        sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (220 + 40 * i) * t)).astype(np.float32), 16000)
+    return f"""
+name: preempt
+out: {tmp_path / 'run'}
+datasets: [{{name: d, type: folder, options: {{path: {folder}}}}}]
+codecs: [{{name: C, adapter: 'adapters_for_tests:{codec}'}}]
+metrics: [{metrics}]
+"""
+
+
+def test_workers_ignore_the_preemption_signal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slurm signals every process of the step: a codec or metric worker must not die of it."""
+    monkeypatch.syspath_prepend(str(HERE))
+    suite = suite_from_text(_suite(tmp_path, "SignalsPreemption", "si_sdr, 'adapters_for_tests:SignalsPreemptionMetric'"),
+                            "p.yaml")
+    summary = run_suite(suite, jobs=2, progress=False, log=lambda message: None)
+    df = load_results(tmp_path / "run")
+    assert summary.ok == N_UTTERANCES and (df.status == "ok").all(), df.error.tolist()
+    assert df.signals_preemption.notna().all() and (df.si_sdr > 40).all()
+
+
+def test_preemption_stops_the_run_gracefully_then_hands_over_to_submitit(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("CODECBENCH_TEST_SLEEP", "0.3")
+    suite = suite_from_text(_suite(tmp_path, "Slow"), "p.yaml")
+    database = tmp_path / "run" / "results.sqlite"
+    handed_over: list[int] = []
+
+    def send_when_a_row_is_stored() -> None:
+        deadline = time.monotonic() + 60
+        while stored_row_count(database) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGUSR2)
+
+    def fake_submitit_handler(signum: int, frame: object) -> None:
+        handed_over.append(signum)
+
+    previous = signal.signal(signal.SIGUSR2, fake_submitit_handler)
+    try:
+        threading.Thread(target=send_when_a_row_is_stored, daemon=True).start()
+        with Preemption() as preemption:
+            with pytest.raises(RunInterrupted):
+                run_suite(suite, jobs=1, progress=False, log=lambda message: None)
+            assert preemption.signalled and handed_over == []   # submitit's turn comes after the stop
+            preemption.requeue()
+        assert handed_over == [signal.SIGUSR2]
+        assert signal.getsignal(signal.SIGUSR2) is fake_submitit_handler   # submitit's handler is back
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    df = load_results(tmp_path / "run")
+    assert 1 <= len(df) < N_UTTERANCES   # stopped early, after the row in flight
+    assert (df.status == "ok").all() and df[["si_sdr", "lsd"]].notna().all().all()
