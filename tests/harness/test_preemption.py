@@ -84,3 +84,46 @@ def test_preemption_stops_the_run_gracefully_then_hands_over_to_submitit(tmp_pat
     df = load_results(tmp_path / "run")
     assert 1 <= len(df) < N_UTTERANCES   # stopped early, after the row in flight
     assert (df.status == "ok").all() and df[["si_sdr", "lsd"]].notna().all().all()
+
+
+def test_a_preempted_task_on_node_local_disk_copies_its_rows_back(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``node_local_dir`` the shard database lives on the node until the task ends: a stop must copy it back."""
+    submitit = pytest.importorskip("submitit")
+    from codecbench.launcher import ShardTask
+
+    class FakeJobEnvironment:
+        job_id = "7"
+
+    monkeypatch.setattr(submitit, "JobEnvironment", FakeJobEnvironment)
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("CODECBENCH_TEST_SLEEP", "0.3")
+    text = _suite(tmp_path, "Slow")
+    scratch = tmp_path / "node"
+    (tmp_path / "run").mkdir()   # the launcher makes it before submitting
+    local_db = scratch / "codecbench-7" / "results.shard-1-of-1.sqlite"
+    task = ShardTask(text, str(tmp_path / "p.yaml"), str(tmp_path / "run"), 1, 1, jobs=1, device="cpu",
+                     node_local_dir=str(scratch))
+
+    def send_when_a_row_is_stored() -> None:
+        deadline = time.monotonic() + 60
+        while stored_row_count(local_db) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGUSR2)
+
+    handed_over: list[int] = []
+
+    def fake_submitit_handler(signum: int, frame: object) -> None:
+        handed_over.append(signum)
+
+    previous = signal.signal(signal.SIGUSR2, fake_submitit_handler)
+    try:
+        threading.Thread(target=send_when_a_row_is_stored, daemon=True).start()
+        with pytest.raises(RunInterrupted):
+            task()
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert handed_over == [signal.SIGUSR2]
+    copied = tmp_path / "run" / "results.shard-1-of-1.sqlite"
+    assert 1 <= stored_row_count(copied) < N_UTTERANCES
+    assert not (scratch / "codecbench-7").exists()
