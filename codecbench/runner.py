@@ -75,7 +75,8 @@ class _GracefulInterrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        self._log("interrupt: finishing the items in flight, then stopping (Ctrl-C again to stop at once)")
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"a second {signal.Signals(signum).name}"
+        self._log(f"interrupt: finishing the items in flight, then stopping ({again} to stop at once)")
 
     def __enter__(self) -> "_GracefulInterrupt":
         if threading.current_thread() is threading.main_thread():

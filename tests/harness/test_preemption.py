@@ -70,11 +70,14 @@ def test_preemption_stops_the_run_gracefully_then_hands_over_to_submitit(tmp_pat
         handed_over.append(signum)
 
     previous = signal.signal(signal.SIGUSR2, fake_submitit_handler)
+    messages: list[str] = []
     try:
         threading.Thread(target=send_when_a_row_is_stored, daemon=True).start()
         with Preemption() as preemption:
             with pytest.raises(RunInterrupted):
-                run_suite(suite, jobs=1, progress=False, log=lambda message: None)
+                run_suite(suite, jobs=1, progress=False, log=messages.append)
+            assert "interrupt: finishing the items in flight, then stopping (a second SIGTERM to stop at once)" \
+                in messages
             assert preemption.signalled and handed_over == []   # submitit's turn comes after the stop
             preemption.requeue()
         assert handed_over == [signal.SIGUSR2]
