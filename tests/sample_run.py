@@ -170,6 +170,17 @@ def tree_contents(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+def write_tones(folder: Path, durations: Sequence[float], base_hz: float = 220.0, step_hz: float = 40.0,
+                rate: int = 16000) -> Path:
+    """Sine tones ``u0.wav``, ``u1.wav``, ... lasting ``durations`` (s), at ``base_hz + i * step_hz``: utterances
+    every metric can score. Returns ``folder`` (made if missing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, seconds in enumerate(durations):
+        t = np.arange(int(seconds * rate)) / rate
+        sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (base_hz + step_hz * i) * t)).astype(np.float32), rate)
+    return folder
+
+
 def stored_row_count(db: Path) -> int:
     """Rows in a run's ``items`` table as another process sees it now (0 while it is not readable)."""
     if not db.exists():

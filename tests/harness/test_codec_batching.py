@@ -17,10 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from codecbench.batching import BATCH_ON_CPU
 from codecbench.errors import StorageError
@@ -30,19 +28,14 @@ from codecbench.runner import Runner, RunSummary, run_suite
 from codecbench.store import ResultStore
 from codecbench.suite import suite_from_text
 from codecbench.transcode import cache_key, load_cached
-from sample_run import stored_row_count
+from sample_run import stored_row_count, write_tones
 
 HERE = Path(__file__).resolve().parent
 SECONDS = 0.5  # every utterance: equal lengths, as crops or chunks would be
 
 
 def _data(tmp_path: Path, n: int = 4) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir(exist_ok=True)
-    t = np.arange(int(SECONDS * 16000)) / 16000
-    for i in range(n):
-        sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (220 + 40 * i) * t)).astype(np.float32), 16000)
-    return folder
+    return write_tones(tmp_path / "data", [SECONDS] * n)
 
 
 def _suite(folder: Path, out: Path, codec: str) -> str:

@@ -12,17 +12,13 @@ from codecbench.results import load_results
 from codecbench.runner import run_suite
 from codecbench.store import ResultStore
 from codecbench.suite import suite_from_text
+from sample_run import write_tones
 
 HERE = Path(__file__).resolve().parent
 
 
 def _data(tmp_path: Path, n: int = 3) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    t = np.arange(8000) / 16000
-    for i in range(n):
-        sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (220 + 40 * i) * t)).astype(np.float32), 16000)
-    return folder
+    return write_tones(tmp_path / "data", [0.5] * n)
 
 
 def _suite(folder: Path, out: Path, bad: str) -> str:

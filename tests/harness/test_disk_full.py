@@ -16,11 +16,11 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from codecbench.audio import save_audio
 from codecbench.cli import main
 from codecbench.results import load_results
+from sample_run import write_tones
 
 HERE = Path(__file__).resolve().parent
 DEV_FULL = Path("/dev/full")
@@ -28,11 +28,7 @@ needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full 
 
 
 def _suite(tmp_path: Path, extra: str = "") -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir(exist_ok=True)
-    t = np.arange(16000) / 16000
-    for i in range(3):
-        sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (220 + 40 * i) * t)).astype(np.float32), 16000)
+    folder = write_tones(tmp_path / "data", [1.0] * 3)
     suite = tmp_path / "s.yaml"
     suite.write_text(f"name: full\nout: {tmp_path / 'run'}\n{extra}"
                      f"datasets: [{{name: d, type: folder, max_seconds: 0.8, options: {{path: {folder}}}}}]\n"

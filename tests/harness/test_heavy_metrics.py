@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from codecbench.runner import run_suite
 from codecbench.store import ResultStore
 from codecbench.suite import suite_from_text
+from sample_run import write_tones
 
 HERE = Path(__file__).resolve().parent
 N = 3
@@ -19,10 +18,7 @@ N = 3
 def _suite(tmp_path: Path, out: str, mode: str) -> str:
     data = tmp_path / "data"
     if not data.is_dir():
-        data.mkdir()
-        t = np.arange(8000) / 16000
-        for i in range(N):
-            sf.write(data / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t)).astype(np.float32), 16000)
+        write_tones(data, [0.5] * N, base_hz=200)
     return f"""
 name: heavy
 out: {tmp_path / out}

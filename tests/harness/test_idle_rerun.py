@@ -11,13 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from codecbench.cli import main
 from codecbench.summary_cache import CACHE_NAME
-from sample_run import make_synthetic_run
+from sample_run import make_synthetic_run, write_tones
 
 # Runs the CLI in a fresh interpreter in which starting a metric pool or a codec worker is an
 # error, then names the heavy libraries that got imported.
@@ -36,11 +34,7 @@ print("HEAVY", sorted(m for m in heavy if m in sys.modules), "RC", rc)
 
 
 def _suite(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    t = np.arange(16000) / 16000
-    for i in range(3):
-        sf.write(data / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t)).astype(np.float32), 16000)
+    data = write_tones(tmp_path / "data", [1.0] * 3, base_hz=200, step_hz=50)
     suite = tmp_path / "suite.yaml"
     suite.write_text(f"""
 name: idle

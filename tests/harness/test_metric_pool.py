@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from codecbench.cli import main
 from codecbench.results import load_results
 from codecbench.runner import run_suite
 from codecbench.suite import suite_from_text
+from sample_run import write_tones
 
 HERE = Path(__file__).resolve().parent
 DURATIONS = (0.5, 0.7, 0.9, 1.1, 1.3, 1.5)  # u1 lasts 0.7 s: the pair the killer metric dies on
@@ -20,10 +19,7 @@ DURATIONS = (0.5, 0.7, 0.9, 1.1, 1.3, 1.5)  # u1 lasts 0.7 s: the pair the kille
 def _suite(tmp_path: Path, once: bool) -> str:
     folder = tmp_path / "data"
     if not folder.is_dir():
-        folder.mkdir()
-        for i, seconds in enumerate(DURATIONS):
-            t = np.arange(int(seconds * 16000)) / 16000
-            sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (220 + 40 * i) * t)).astype(np.float32), 16000)
+        write_tones(folder, DURATIONS)
     return f"""
 name: pool
 out: {tmp_path / 'run'}

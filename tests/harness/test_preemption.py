@@ -12,26 +12,20 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from codecbench.launcher import Preemption
 from codecbench.results import load_results
 from codecbench.runner import RunInterrupted, run_suite
 from codecbench.suite import suite_from_text
-from sample_run import stored_row_count
+from sample_run import stored_row_count, write_tones
 
 HERE = Path(__file__).resolve().parent
 N_UTTERANCES = 6
 
 
 def _suite(tmp_path: Path, codec: str, metrics: str = "si_sdr, lsd") -> str:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    t = np.arange(8000) / 16000
-    for i in range(N_UTTERANCES):
-        sf.write(folder / f"u{i}.wav", (0.3 * np.sin(2 * np.pi * (220 + 40 * i) * t)).astype(np.float32), 16000)
+    folder = write_tones(tmp_path / "data", [0.5] * N_UTTERANCES)
     return f"""
 name: preempt
 out: {tmp_path / 'run'}
