@@ -69,12 +69,19 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def ignore_parent_signals() -> None:
+    """In a worker process: leave Ctrl-C and Slurm's preemption signal (SIGUSR2, see
+    ``launcher.Preemption``) to the parent, which stops the run gracefully; Slurm signals every
+    process of the step, and a worker that died of it would fail its item."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGUSR2"):   # not on Windows
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
 def _child_main(conn: Any, spec: WorkerSpec, parent_pid: int) -> None:
     """Build the adapter, then serve ``("transcode", ...)`` / ``("transcode batch", ...)`` requests
     until the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    if hasattr(signal, "SIGUSR2"):  # and Slurm's preemption signal (launcher.Preemption)
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    ignore_parent_signals()
     _die_with_parent(parent_pid)
     if spec.memory_limit_mb:
         import resource

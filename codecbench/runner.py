@@ -42,7 +42,7 @@ import numpy as np
 
 from codecbench.audio import AudioError, save_audio
 from codecbench.batching import wants_batches
-from codecbench.codec_worker import AdapterCrash, AdapterTimeout, CodecWorker, WorkerSpec
+from codecbench.codec_worker import AdapterCrash, AdapterTimeout, CodecWorker, WorkerSpec, ignore_parent_signals
 from codecbench.errors import CodecbenchError, NothingScoredError, StorageError
 from codecbench.lock import RunLock
 from codecbench.manifest import build_manifest, write_json_atomic
@@ -154,11 +154,8 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _init_worker(specs: list[tuple[str, dict[str, Any]]], parent: int) -> None:
-    # The main process handles Ctrl-C and Slurm's preemption signal (launcher.Preemption); workers
-    # just stop when the pool is shut down.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "SIGUSR2"):
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    # Workers just stop when the pool is shut down.
+    ignore_parent_signals()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _exit_with_parent(parent)
     from codecbench.scoring import init_worker
